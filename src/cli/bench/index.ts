@@ -1,0 +1,13 @@
+/**
+ * Benchmarks, run with `npm run bench -- <name> [options]`. Each benchmark is one file in this
+ * folder exporting a `Benchmark`; its output is printed and also written as JSON under
+ * `bench/results/<name>.json` (top-level `bench/` keeps the latest results quoted in the README).
+ */
+export interface Benchmark {
+  name: string;
+  description: string;
+  /** Runs with the raw options after the name; prints its own report; returns the JSON summary. */
+  run(options: Readonly<Record<string, string | boolean>>): Promise<Record<string, unknown>>;
+}
+
+export const benchmarks: Benchmark[] = [];

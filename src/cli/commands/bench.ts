@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { benchmarks } from '../bench/index.js';
+
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description(`run a benchmark: ${benchmarks.map((b) => b.name).join(', ') || '(none yet)'}`)
+    .argument('<name>', 'which benchmark')
+    .option('--device <device>', 'execution provider: cpu | webgpu', 'cpu')
+    .option('--quick', 'smaller sizes (smoke run)')
+    .option('--out <dir>', 'where to write the JSON result', 'bench/results')
+    .allowUnknownOption(true)
+    .action(async (name: string, opts: Record<string, string | boolean>) => {
+      const bench = benchmarks.find((b) => b.name === name);
+      if (!bench) {
+        throw new Error(`unknown benchmark "${name}"; available: ${benchmarks.map((b) => b.name).join(', ')}`);
+      }
+      const result = await bench.run(opts);
+      const out = String(opts['out']);
+      mkdirSync(out, { recursive: true });
+      writeFileSync(`${out}/${name}${opts['device'] === 'webgpu' ? '-webgpu' : ''}.json`, JSON.stringify(result, null, 2) + '\n');
+    });
+}

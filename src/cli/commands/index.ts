@@ -1,0 +1,5 @@
+import type { Command } from 'commander';
+import { registerBench } from './bench.js';
+
+/** Every sub-command registers itself on the program. Add one line per command file. */
+export const commands: ReadonlyArray<(program: Command) => void> = [registerBench];
