@@ -45,7 +45,7 @@ export const currentVersion: Readonly<Record<EventType, number>> = {
   RolloutRequested: 1,
   DraftVerified: 1,
   RolloutCompleted: 1,
-  RewardAssigned: 1,
+  RewardAssigned: 2,
   AdvantagesComputed: 1,
   PolicyUpdated: 1,
   WeightsPublished: 1,

@@ -44,10 +44,21 @@ export type RolloutCompleted = EventEnvelope<
   }
 >;
 
-/** The task's verifiable reward for one rollout; `valid: false` excludes it from its group. */
+/**
+ * The task's verifiable reward for one rollout; `valid: false` excludes it from its group.
+ * v2 added `components` (named parts of the reward, e.g. `format`, `correct`); v1 events are
+ * upcast with `{}` (src/events/upcast.ts). Producers may omit it; decoded events always have it.
+ */
 export type RewardAssigned = EventEnvelope<
   'RewardAssigned',
-  { requestId: string; promptId: string; groupIndex: number; reward: number; valid: boolean }
+  {
+    requestId: string;
+    promptId: string;
+    groupIndex: number;
+    reward: number;
+    valid: boolean;
+    components?: Readonly<Record<string, number>>;
+  }
 >;
 
 /** GRPO advantages of one prompt group, one per rollout. */
@@ -85,6 +96,7 @@ export const rolloutSchemas = {
     groupIndex: z.number().int().nonnegative(),
     reward: z.number(),
     valid: z.boolean(),
+    components: z.record(z.string(), z.number()).default({}),
   }),
   AdvantagesComputed: z.object({
     promptId: z.string().min(1),
