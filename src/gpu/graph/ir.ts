@@ -165,11 +165,18 @@ export class GraphBuilder {
 
   /** A constant tensor as an initializer (int64 shapes/axes, float scalars). */
   constInt64(values: readonly number[], dims: readonly number[] = [values.length], prefix = 'const'): string {
-    return this.initializer(this.fresh(prefix), 'int64', dims, BigInt64Array.from(values.map(BigInt)));
+    return this.constTensor(prefix, 'int64', dims, BigInt64Array.from(values.map(BigInt)));
   }
 
   constFloat(values: readonly number[], dims: readonly number[] = [values.length], prefix = 'const'): string {
-    return this.initializer(this.fresh(prefix), 'float32', dims, Float32Array.from(values));
+    return this.constTensor(prefix, 'float32', dims, Float32Array.from(values));
+  }
+
+  /** A constant initializer under a fresh name (`fresh` already reserves the name, so no `claim`). */
+  private constTensor(prefix: string, dtype: DType, dims: readonly number[], data: TensorArray): string {
+    const name = this.fresh(prefix);
+    this.initializers.push({ name, dtype, dims, data });
+    return name;
   }
 
   build(): Graph {

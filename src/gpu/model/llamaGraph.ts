@@ -1,0 +1,187 @@
+import { GraphBuilder, attr } from '../graph/ir.js';
+import type { Graph } from '../graph/ir.js';
+import { serializeModel } from '../graph/serialize.js';
+import type { LlamaConfig } from './config.js';
+import type { WeightMap } from '../weights/tensor.js';
+import { EMBED, FINAL_NORM, LM_HEAD, checkWeights, layerNames, llamaWeightSpecs } from './llamaWeights.js';
+
+/**
+ * The Llama-style decoder as an ONNX graph, built from plain ONNX (opset 17) ops only, with the
+ * standard Hugging Face / optimum decoder I/O:
+ *
+ *   inputs  input_ids int64 [B, T], attention_mask int64 [B, P+T], position_ids int64 [B, T],
+ *           past_key_values.{i}.key|value float32 [B, Hkv, P, D]
+ *   outputs logits float32 [B, T, V], present.{i}.key|value float32 [B, Hkv, P+T, D]
+ *
+ * Ops on the differentiable path (weights → logits; the autodiff needs a gradient for each):
+ *   Gather (embedding rows), Transpose, MatMul (with batch broadcasting), Reshape, Unsqueeze,
+ *   Mul, Add, Div, Sqrt, ReduceMean, Neg, Slice, Concat, Softmax, Sigmoid.
+ * Ops only on the index/mask/position path (no gradient needed; no weight flows through them):
+ *   Shape, Gather (of a shape), Sub, Range, LessOrEqual, And, Cast, Where, Unsqueeze, Cos, Sin.
+ * Listed in `LLAMA_OPS`; a test checks the emitted graph uses nothing else.
+ *
+ * Semantics, per batch row b: query t (cache slot P+t) attends to cache slot j iff j ≤ P+t and
+ * attention_mask[b, j] = 1. Rotary angles come from position_ids only, so a caller that masks out
+ * slots (left padding, rejected draft tokens) and passes its own positions gets the same result
+ * as if those slots did not exist. Grouped-query attention broadcasts K/V over the query heads of
+ * a group inside MatMul ([B, Hkv, rep, T, D] × [B, Hkv, 1, D, S]) instead of copying them.
+ */
+export const LLAMA_OPS: readonly string[] = [
+  'Gather', 'Transpose', 'MatMul', 'Reshape', 'Unsqueeze', 'Mul', 'Add', 'Div', 'Sqrt', 'ReduceMean',
+  'Neg', 'Slice', 'Concat', 'Softmax', 'Sigmoid', 'Identity',
+  'Shape', 'Sub', 'Range', 'LessOrEqual', 'And', 'Cast', 'Where', 'Cos', 'Sin',
+];
+
+export interface LlamaGraphOptions {
+  /**
+   * 'initializers': weights baked into the model (inference; needs `weights`).
+   * 'inputs': every weight is a float32 graph input named by its Hugging Face name (training:
+   * the weights change every step without rebuilding the session).
+   */
+  readonly weightsAs: 'initializers' | 'inputs';
+  readonly weights?: WeightMap;
+  /** Emit past_key_values inputs and present outputs (default true). */
+  readonly kvCache?: boolean;
+  readonly name?: string;
+}
+
+const ONNX_FLOAT = 1;
+const ONNX_BOOL = 9;
+
+/** Names of the cache inputs/outputs of layer i. */
+export const pastName = (i: number, kv: 'key' | 'value') => `past_key_values.${i}.${kv}`;
+export const presentName = (i: number, kv: 'key' | 'value') => `present.${i}.${kv}`;
+
+/**
+ * Builds the decoder graph.
+ *
+ * 1. Declares the standard inputs; weights as initializers or inputs.
+ * 2. Mask: causal (slot j ≤ P+t) AND attention_mask → additive bias 0 / −1e9 of shape
+ *    [B, 1, 1, T, P+T] (broadcast over kv heads and query heads of a group).
+ * 3. Rotary cos/sin [B, 1, T, D] from position_ids and the config's rope_theta (rotate-half form).
+ * 4. Per layer: RMSNorm → q/k/v projections → RoPE → concat past → GQA attention → o_proj →
+ *    residual; RMSNorm → SwiGLU MLP → residual.
+ * 5. Final RMSNorm and LM head (the embedding when `tie_word_embeddings`).
+ */
+export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph {
+  const useCache = opts.kvCache ?? true;
+  if (opts.weightsAs === 'initializers') {
+    if (!opts.weights) throw new Error('buildLlamaGraph: weightsAs "initializers" needs `weights`');
+    checkWeights(c, opts.weights);
+  }
+  const g = new GraphBuilder(opts.name ?? 'llama');
+  const D = c.headDim;
+  const Hq = c.numHeads;
+  const Hkv = c.numKvHeads;
+  const rep = Hq / Hkv;
+
+  const inputIds = g.input('input_ids', 'int64', ['batch_size', 'sequence_length']);
+  const mask = g.input('attention_mask', 'int64', ['batch_size', 'total_sequence_length']);
+  const positionIds = g.input('position_ids', 'int64', ['batch_size', 'sequence_length']);
+  const past: { key: string; value: string }[] = [];
+  if (useCache) {
+    for (let i = 0; i < c.numLayers; i++) {
+      past.push({
+        key: g.input(pastName(i, 'key'), 'float32', ['batch_size', Hkv, 'past_sequence_length', D]),
+        value: g.input(pastName(i, 'value'), 'float32', ['batch_size', Hkv, 'past_sequence_length', D]),
+      });
+    }
+  }
+  const weight = new Map<string, string>();
+  for (const s of llamaWeightSpecs(c)) {
+    weight.set(
+      s.name,
+      opts.weightsAs === 'inputs'
+        ? g.input(s.name, 'float32', s.dims)
+        : g.initializer(s.name, 'float32', s.dims, opts.weights!.get(s.name)!.data),
+    );
+  }
+  const W = (name: string) => weight.get(name)!;
+  const i64 = (v: readonly number[]) => g.constInt64(v);
+  const scalarI64 = (v: number) => g.constInt64([v], []);
+
+  // --- attention bias [B, 1, 1, T, S] ---
+  const T = g.op1('Gather', [g.op1('Shape', [inputIds]), scalarI64(1)], { axis: attr.int(0) });
+  const S = g.op1('Gather', [g.op1('Shape', [mask]), scalarI64(1)], { axis: attr.int(0) });
+  const P = g.op1('Sub', [S, T]);
+  const keySlot = g.op1('Range', [scalarI64(0), S, scalarI64(1)]); // [S]
+  const querySlot = g.op1('Unsqueeze', [g.op1('Range', [P, S, scalarI64(1)]), i64([1])]); // [T, 1]
+  const causal = g.op1('LessOrEqual', [keySlot, querySlot]); // [T, S]
+  const present = g.op1('Unsqueeze', [g.op1('Cast', [mask], { to: attr.int(ONNX_BOOL) }), i64([1, 2, 3])]); // [B,1,1,1,S]
+  const allowed = g.op1('And', [causal, present]); // [B, 1, 1, T, S]
+  const bias = g.op1('Where', [allowed, g.constFloat([0], []), g.constFloat([-1e9], [])]);
+
+  // --- rotary tables [B, 1, T, D] ---
+  const invFreq = Array.from({ length: D / 2 }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / D));
+  const pos = g.op1('Unsqueeze', [g.op1('Cast', [positionIds], { to: attr.int(ONNX_FLOAT) }), i64([2])]); // [B, T, 1]
+  const freqs = g.op1('Mul', [pos, g.constFloat(invFreq, [D / 2])]); // [B, T, D/2]
+  const emb = g.op1('Concat', [freqs, freqs], { axis: attr.int(-1) }); // [B, T, D]
+  const cos = g.op1('Unsqueeze', [g.op1('Cos', [emb]), i64([1])]); // [B, 1, T, D]
+  const sin = g.op1('Unsqueeze', [g.op1('Sin', [emb]), i64([1])]);
+
+  const rmsNorm = (x: string, w: string): string => {
+    const ms = g.op1('ReduceMean', [g.op1('Mul', [x, x])], { axes: attr.ints([-1]), keepdims: attr.int(1) }); // [B, T, 1]
+    const rms = g.op1('Sqrt', [g.op1('Add', [ms, g.constFloat([c.rmsNormEps], [])])]);
+    return g.op1('Mul', [g.op1('Div', [x, rms]), w]);
+  };
+  const linear = (x: string, w: string, b?: string): string => {
+    const y = g.op1('MatMul', [x, g.op1('Transpose', [w], { perm: attr.ints([1, 0]) })]);
+    return b === undefined ? y : g.op1('Add', [y, b]);
+  };
+  const half = { lo: [i64([0]), i64([D / 2]), i64([3])], hi: [i64([D / 2]), i64([D]), i64([3])] };
+  const rope = (x: string): string => {
+    // x [B, H, T, D]; rotate_half(x) = concat(-x[..., D/2:], x[..., :D/2])
+    const x1 = g.op1('Slice', [x, ...half.lo]);
+    const x2 = g.op1('Slice', [x, ...half.hi]);
+    const rot = g.op1('Concat', [g.op1('Neg', [x2]), x1], { axis: attr.int(3) });
+    return g.op1('Add', [g.op1('Mul', [x, cos]), g.op1('Mul', [rot, sin])]);
+  };
+  const headsShape = (h: number) => i64([0, 0, h, D]);
+  const toHeads = (x: string, h: number) =>
+    g.op1('Transpose', [g.op1('Reshape', [x, headsShape(h)])], { perm: attr.ints([0, 2, 1, 3]) }); // [B, h, T, D]
+  const qGroupShape = i64([0, Hkv, rep, -1, D]);
+  const qMergeShape = i64([0, Hq, -1, D]);
+  const flatShape = i64([0, 0, Hq * D]);
+  const scale = g.constFloat([1 / Math.sqrt(D)], []);
+  const groupAxis = i64([2]);
+
+  let h = g.op1('Gather', [W(EMBED), inputIds], { axis: attr.int(0) }); // [B, T, H]
+  for (let i = 0; i < c.numLayers; i++) {
+    const n = layerNames(i);
+    const x = rmsNorm(h, W(n.inputNorm));
+    const bq = c.attentionBias ? W(n.qBias) : undefined;
+    const bk = c.attentionBias ? W(n.kBias) : undefined;
+    const bv = c.attentionBias ? W(n.vBias) : undefined;
+    const q = rope(toHeads(linear(x, W(n.q), bq), Hq)); // [B, Hq, T, D]
+    let k = rope(toHeads(linear(x, W(n.k), bk), Hkv)); // [B, Hkv, T, D]
+    let v = toHeads(linear(x, W(n.v), bv), Hkv);
+    if (useCache) {
+      k = g.op('Concat', [past[i]!.key, k], { axis: attr.int(2) }, { outputs: [presentName(i, 'key')] })[0]!; // [B, Hkv, S, D]
+      v = g.op('Concat', [past[i]!.value, v], { axis: attr.int(2) }, { outputs: [presentName(i, 'value')] })[0]!;
+      g.output(k, 'float32', ['batch_size', Hkv, 'total_sequence_length', D]);
+      g.output(v, 'float32', ['batch_size', Hkv, 'total_sequence_length', D]);
+    }
+    const q5 = g.op1('Reshape', [q, qGroupShape]); // [B, Hkv, rep, T, D]
+    const kT = g.op1('Transpose', [g.op1('Unsqueeze', [k, groupAxis])], { perm: attr.ints([0, 1, 2, 4, 3]) }); // [B, Hkv, 1, D, S]
+    const scores = g.op1('Add', [g.op1('Mul', [g.op1('MatMul', [q5, kT]), scale]), bias]); // [B, Hkv, rep, T, S]
+    const probs = g.op1('Softmax', [scores], { axis: attr.int(-1) });
+    const ctx = g.op1('MatMul', [probs, g.op1('Unsqueeze', [v, groupAxis])]); // [B, Hkv, rep, T, D]
+    const merged = g.op1('Transpose', [g.op1('Reshape', [ctx, qMergeShape])], { perm: attr.ints([0, 2, 1, 3]) }); // [B, T, Hq, D]
+    h = g.op1('Add', [h, linear(g.op1('Reshape', [merged, flatShape]), W(n.o))]);
+
+    const y = rmsNorm(h, W(n.postNorm));
+    const gate = linear(y, W(n.gate)); // [B, T, I]
+    const act = g.op1('Mul', [g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), linear(y, W(n.up))]);
+    h = g.op1('Add', [h, linear(act, W(n.down))]);
+  }
+  const logits = linear(rmsNorm(h, W(FINAL_NORM)), W(c.tieWordEmbeddings ? EMBED : LM_HEAD)); // [B, T, V]
+  g.output(logits, 'float32', ['batch_size', 'sequence_length', c.vocabSize], 'logits');
+  const graph = g.build();
+  // optimum's order: logits first, then present.{i}.key|value
+  return { ...graph, outputs: [graph.outputs.at(-1)!, ...graph.outputs.slice(0, -1)] };
+}
+
+/** `buildLlamaGraph` encoded as ONNX ModelProto bytes. */
+export function buildLlamaModel(c: LlamaConfig, opts: LlamaGraphOptions): Uint8Array {
+  return serializeModel(buildLlamaGraph(c, opts));
+}
