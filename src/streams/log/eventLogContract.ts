@@ -38,10 +38,10 @@ export function contractEvents(n: number, seed = 1, source = 'contract-worker', 
         out.push(f.make('StepStarted', s, { prompts: 2, groupSize: 4, weightsVersion: s }));
         break;
       case 2:
-        out.push(f.make('RewardAssigned', s, { requestId: `r${i}`, promptId: `p${i % 3}`, groupIndex: i % 4, reward: (i % 3) / 2, valid: true }));
+        out.push(f.make('RewardAssigned', s, { requestId: `r${i}`, promptId: `p${i % 3}`, groupIndex: i % 4, reward: (i % 3) / 2, valid: true, components: {} }));
         break;
       case 3:
-        out.push(f.make('RolloutCompleted', s, { requestId: `r${i}`, promptId: 'p0', groupIndex: 0, tokenIds: [1, 2, i], logprobs: [-0.5, -1.25, -0], finishReason: 'stop', weightsVersion: 0 }));
+        out.push(f.make('RolloutCompleted', s, { requestId: `r${i}`, promptId: 'p0', groupIndex: 0, tokenIds: [1, 2, i], logprobs: [-0.5, -1.25, -2], finishReason: 'stop', weightsVersion: 0 }));
         break;
       default:
         out.push(f.make('PolicyUpdated', s, { model: 'policy', loss: 0.125 * i, gradNorm: 1.5, lr: 1e-5, weightsVersion: s, metrics: { 'kl': 0.01 } }));
