@@ -1,0 +1,196 @@
+/**
+ * Theoretical speedup of speculative decoding over plain decoding (REFERENCE.md):
+ * S(α, c, k) = (1 − α^(k+1)) / ((1 − α)(k·c + 1)), with per-token acceptance α, draft/target
+ * cost ratio c and k drafts (α = 1: (k + 1) / (k·c + 1)).
+ */
+export function theoreticalSpeedup(alpha: number, c: number, k: number): number {
+  const tokens = alpha >= 1 ? k + 1 : (1 - alpha ** (k + 1)) / (1 - alpha);
+  return tokens / (k * c + 1);
+}
+
+export interface AdaptiveKOptions {
+  /** Largest draft length considered (k ∈ {0, …, kMax}). */
+  readonly kMax: number;
+  /**
+   * Weight of history in the running estimates, per observation (default 0.98: the last ~50
+   * observations dominate), so acceptance follows a policy drifting away from its draft.
+   */
+  readonly decay?: number;
+  /** While k = 0 is chosen, re-measure acceptance with k = 1 once every this many rounds (default 100). */
+  readonly probeEvery?: number;
+}
+
+/** One finished round, as measured by the engine. */
+export interface RoundMeasurement {
+  readonly batchSize: number;
+  /** Draft length chosen for the round (the drafter may have proposed fewer). */
+  readonly k: number;
+  /** Positions the target scored per sequence (1 + the longest proposal). */
+  readonly tokensPerRow: number;
+  /** Seconds spent verifying: the target forward pass plus acceptance. */
+  readonly verifySeconds: number;
+  /** Seconds the drafter spent proposing (0 when k = 0). */
+  readonly draftSeconds: number;
+}
+
+interface Ema {
+  value: number;
+  weight: number;
+}
+
+function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
+  if (!e) return { value: x, weight: 1 };
+  const weight = e.weight * decay + 1;
+  return { value: e.value + (x - e.value) / weight, weight };
+}
+
+/**
+ * Chooses the draft length k per round, maximising expected tokens per second at the current
+ * batch size from measured acceptance and measured costs.
+ *
+ * Model, per batch-size bucket b (powers of two) and draft length k:
+ *   tokens per sequence-round  E(k) = 1 + Σ_{i<k} r_i,
+ *     r_i = measured share of sequence-rounds asking for > i drafts whose draft i was accepted
+ *     (this folds in the drafter proposing fewer than k); an unmeasured position extrapolates
+ *     geometrically from the last measured one;
+ *   seconds per round          C_b(k) = V_b(k + 1) + k·d_b,
+ *     V_b(T) = verify cost at T positions per row: a least-squares line through the measured
+ *     (T, seconds) points of the bucket (affine in T: fixed dispatch cost + per-token work);
+ *     d_b = measured draft seconds per draft step.
+ *
+ * 1. A bucket with no measurements explores: k = 1 first, then k = 0 — two cheap rounds give
+ *    the line V_b and a first acceptance figure without paying for a long draft at a batch
+ *    size where it may not pay.
+ * 2. Otherwise choose argmax_k E(k) / C_b(k) (ties → smaller k).
+ * 3. While the choice is 0, every `probeEvery`-th round uses k = 1 so acceptance keeps being
+ *    measured (the policy may have moved closer to the draft).
+ *
+ * @example
+ * const ak = new AdaptiveK({ kMax: 6 });
+ * const k = ak.choose(batch.length);
+ * // … run the round …
+ * ak.observeRound({ batchSize, k, tokensPerRow, verifySeconds, draftSeconds });
+ * ak.observeAcceptance(k, accepted); // per sequence
+ */
+export class AdaptiveK {
+  readonly kMax: number;
+  private readonly decay: number;
+  private readonly probeEvery: number;
+  /** Per position i: EMA of "draft i accepted" over sequence-rounds that asked for > i drafts. */
+  private readonly accept: Array<Ema | undefined> = [];
+  private readonly verify = new Map<number, Map<number, Ema>>();
+  private readonly draftStep = new Map<number, Ema>();
+  private roundsAtZero = 0;
+
+  constructor(options: AdaptiveKOptions) {
+    if (!Number.isInteger(options.kMax) || options.kMax < 0) {
+      throw new Error(`AdaptiveK: kMax must be an integer ≥ 0, received ${options.kMax}`);
+    }
+    this.kMax = options.kMax;
+    this.decay = options.decay ?? 0.98;
+    this.probeEvery = options.probeEvery ?? 100;
+  }
+
+  /** The draft length for the next round at `batchSize` sequences. */
+  choose(batchSize: number): number {
+    if (this.kMax === 0) return 0;
+    const table = this.verify.get(bucketOf(batchSize));
+    if (!table?.has(2)) return 1;
+    if (!table.has(1)) return 0;
+    const best = this.bestK(batchSize);
+    if (best > 0) {
+      this.roundsAtZero = 0;
+      return best;
+    }
+    this.roundsAtZero++;
+    return this.roundsAtZero % this.probeEvery === 0 ? 1 : 0;
+  }
+
+  /** argmax_k expected tokens per second (no exploration). */
+  bestK(batchSize: number): number {
+    let best = 0;
+    let bestRate = -Infinity;
+    for (let k = 0; k <= this.kMax; k++) {
+      const rate = this.expectedTokens(k) / this.expectedCost(batchSize, k);
+      if (rate > bestRate * (1 + 1e-9)) {
+        best = k;
+        bestRate = rate;
+      }
+    }
+    return best;
+  }
+
+  /** E(k): expected tokens emitted per sequence-round with draft length k. */
+  expectedTokens(k: number): number {
+    let total = 1;
+    for (let i = 0; i < k; i++) total += this.acceptanceAt(i);
+    return total;
+  }
+
+  /** r_i: measured (or extrapolated) probability that draft position i is accepted. */
+  acceptanceAt(i: number): number {
+    const measured = this.accept[i];
+    if (measured) return measured.value;
+    const known = this.accept.map((e) => e?.value ?? NaN);
+    let last = known.length - 1;
+    while (last >= 0 && Number.isNaN(known[last]!)) last--;
+    if (last < 0) return 0;
+    const prev = last > 0 && known[last - 1]! > 0 ? known[last - 1]! : 1;
+    const alpha = Math.min(1, known[last]! / prev);
+    return known[last]! * alpha ** (i - last);
+  }
+
+  /** C_b(k): expected seconds of a round with draft length k at `batchSize`. */
+  expectedCost(batchSize: number, k: number): number {
+    const b = bucketOf(batchSize);
+    return Math.max(1e-12, this.verifyCost(b, k + 1)) + k * (this.draftStep.get(b)?.value ?? 0);
+  }
+
+  /** Records one round's costs. */
+  observeRound(m: RoundMeasurement): void {
+    const b = bucketOf(m.batchSize);
+    let table = this.verify.get(b);
+    if (!table) this.verify.set(b, (table = new Map()));
+    // Keyed by the positions actually scored: an exploration with k = 1 where nobody proposed
+    // is a T = 1 measurement, and exploration asks for k = 1 again.
+    table.set(m.tokensPerRow, emaAdd(table.get(m.tokensPerRow), m.verifySeconds, this.decay));
+    if (m.k > 0) this.draftStep.set(b, emaAdd(this.draftStep.get(b), m.draftSeconds / m.k, this.decay));
+  }
+
+  /**
+   * Records one sequence's verification: the round asked for `k` drafts and `accepted` were
+   * accepted (a drafter that proposed fewer simply has fewer accepted: r_i measures both).
+   */
+  observeAcceptance(k: number, accepted: number): void {
+    for (let i = 0; i < k; i++) {
+      this.accept[i] = emaAdd(this.accept[i], i < accepted ? 1 : 0, this.decay);
+    }
+  }
+
+  private verifyCost(bucket: number, tokensPerRow: number): number {
+    const table = this.verify.get(bucket);
+    if (!table || table.size === 0) return 1;
+    const exact = table.get(tokensPerRow);
+    if (table.size === 1) {
+      const [[t, e]] = [...table.entries()] as [[number, Ema]];
+      return exact ? exact.value : (e.value * tokensPerRow) / t;
+    }
+    // Least squares line through the measured points.
+    let n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (const [t, e] of table) {
+      n++;
+      sx += t;
+      sy += e.value;
+      sxx += t * t;
+      sxy += t * e.value;
+    }
+    const slope = Math.max(0, (n * sxy - sx * sy) / (n * sxx - sx * sx));
+    const intercept = (sy - slope * sx) / n;
+    return intercept + slope * tokensPerRow;
+  }
+}
+
+/** Batch sizes 1, 2, 3–4, 5–8, … share a cost table. */
+export function bucketOf(batchSize: number): number {
+  return Math.ceil(Math.log2(Math.max(1, batchSize)));
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { AdaptiveK, bucketOf, theoreticalSpeedup } from './adaptiveK.js';
+
+/** Feeds `rounds` rounds of a synthetic system: verify cost a + b·T, draft cost d per step, i.i.d. acceptance α. */
+function simulate(ak: AdaptiveK, batch: number, cost: { a: number; b: number; d: number }, alpha: number, rounds: number): number[] {
+  const chosen: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const k = ak.choose(batch);
+    chosen.push(k);
+    ak.observeRound({ batchSize: batch, k, tokensPerRow: k + 1, verifySeconds: cost.a + cost.b * (k + 1), draftSeconds: k * cost.d });
+    // Deterministic "expected" acceptance: accepted = the first i positions with α^(i+1) ≥ fraction.
+    for (let s = 0; s < 10; s++) {
+      let accepted = 0;
+      const u = (s + 0.5) / 10;
+      while (accepted < k && alpha ** (accepted + 1) > u) accepted++;
+      ak.observeAcceptance(k, accepted);
+    }
+  }
+  return chosen;
+}
+
+describe('theoreticalSpeedup', () => {
+  it('follows S = (1 − α^(k+1)) / ((1 − α)(kc + 1))', () => {
+    expect(theoreticalSpeedup(0.8, 0.1, 4)).toBeCloseTo((1 - 0.8 ** 5) / (0.2 * 1.4), 12);
+    expect(theoreticalSpeedup(1, 0.5, 3)).toBeCloseTo(4 / 2.5, 12);
+    expect(theoreticalSpeedup(0.3, 0.2, 0)).toBe(1);
+  });
+});
+
+describe('AdaptiveK', () => {
+  it('explores k = 1 then k = 0 at a new batch size, then exploits', () => {
+    const ak = new AdaptiveK({ kMax: 5 });
+    const chosen = simulate(ak, 1, { a: 1, b: 0.01, d: 0.01 }, 0.9, 6);
+    expect(chosen.slice(0, 2)).toEqual([1, 0]);
+    expect(chosen[5]).toBe(5);
+  });
+  it('drafts long when verification is nearly free and acceptance high (small batch)', () => {
+    const ak = new AdaptiveK({ kMax: 6 });
+    simulate(ak, 1, { a: 1, b: 0.01, d: 0.02 }, 0.85, 30);
+    const k = ak.bestK(1);
+    // The brute-force optimum of E(k)/C(k) under the same model.
+    let best = 0;
+    let bestRate = 0;
+    for (let kk = 0; kk <= 6; kk++) {
+      const rate = ak.expectedTokens(kk) / (1 + 0.01 * (kk + 1) + 0.02 * kk);
+      if (rate > bestRate) [best, bestRate] = [kk, rate];
+    }
+    expect(k).toBe(best);
+    expect(k).toBeGreaterThanOrEqual(4);
+  });
+  it('turns speculation off when verification cost grows with T (large batch) and acceptance is low', () => {
+    const ak = new AdaptiveK({ kMax: 6, probeEvery: 1000 });
+    const chosen = simulate(ak, 64, { a: 0.1, b: 1, d: 0.05 }, 0.4, 40);
+    expect(chosen.slice(2).every((k) => k === 0)).toBe(true);
+  });
+  it('keeps separate cost tables per batch-size bucket', () => {
+    const ak = new AdaptiveK({ kMax: 4, probeEvery: 1000 });
+    simulate(ak, 64, { a: 0.1, b: 1, d: 0.05 }, 0.5, 20);
+    expect(ak.choose(64)).toBe(0);
+    expect(ak.choose(1)).toBe(1); // new bucket: explores
+    expect(bucketOf(1)).toBe(0);
+    expect(bucketOf(33)).toBe(bucketOf(64));
+    expect(bucketOf(65)).not.toBe(bucketOf(64));
+  });
+  it('probes with k = 1 while speculation is off, so acceptance keeps being measured', () => {
+    const ak = new AdaptiveK({ kMax: 4, probeEvery: 10 });
+    const chosen = simulate(ak, 64, { a: 0.1, b: 1, d: 0.05 }, 0.3, 42);
+    expect(chosen.slice(2).filter((k) => k === 1).length).toBe(4);
+  });
+  it('extrapolates acceptance of unmeasured positions geometrically', () => {
+    const ak = new AdaptiveK({ kMax: 4, decay: 1 }); // decay 1: plain running means
+    for (let s = 0; s < 100; s++) ak.observeAcceptance(2, s < 80 ? (s < 64 ? 2 : 1) : 0);
+    expect(ak.acceptanceAt(0)).toBeCloseTo(0.8, 12);
+    expect(ak.acceptanceAt(1)).toBeCloseTo(0.64, 12);
+    expect(ak.expectedTokens(2)).toBeCloseTo(2.44, 12);
+    expect(ak.acceptanceAt(2)).toBeCloseTo(ak.acceptanceAt(1) * (ak.acceptanceAt(1) / ak.acceptanceAt(0)), 12);
+  });
+});

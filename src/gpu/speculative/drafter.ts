@@ -1,0 +1,110 @@
+import type { RolloutCompleted, SamplingParams } from '../../events/index.js';
+import type { Rng } from '../sampling/rng.js';
+
+/** A sequence the engine asks a drafter to extend. */
+export interface DraftSequence {
+  /** Stable id of the sequence (the rollout's `requestId`). */
+  readonly id: string;
+  readonly promptId: string;
+  readonly groupIndex: number;
+  /** Prompt followed by every token generated so far (all verified by the target). */
+  readonly tokens: readonly number[];
+  /** How many of `tokens` are the prompt. */
+  readonly promptLength: number;
+  readonly sampling: SamplingParams;
+  /**
+   * The sequence's own seeded RNG. A drafter that samples (a draft model at temperature > 0)
+   * draws from it and from nothing else, so a sequence's output does not depend on its batch.
+   */
+  readonly rng: Rng;
+}
+
+/** A drafter's proposal for one sequence. */
+export interface Draft {
+  /** Up to k proposed tokens (fewer, even none, when the drafter has nothing to say). */
+  readonly tokens: readonly number[];
+  /**
+   * The processed draft distribution each token was sampled from (same temperature / top-k /
+   * top-p as the target), one row per token; `null` for a drafter without probabilities: the
+   * acceptance rule then treats the draft as a point mass (REFERENCE.md).
+   */
+  readonly q: ReadonlyArray<Float32Array | Float64Array> | null;
+}
+
+/** What one verification round did to a sequence, as told to the drafter. */
+export interface VerifiedRound {
+  /** Draft tokens accepted (a prefix of the proposal). */
+  readonly accepted: number;
+  /** Tokens appended to the sequence: the accepted drafts then one target token. */
+  readonly emitted: readonly number[];
+}
+
+/**
+ * A source of draft tokens for speculative decoding. One round for a batch:
+ * `propose` → (the target verifies) → `verified` per sequence. A sequence is announced to the
+ * drafter implicitly by its first `propose` and leaves through `release`.
+ *
+ * The engine never assumes anything about a drafter's state: `DraftSequence.tokens` is always
+ * the whole verified sequence, so a stateless drafter (n-gram) can ignore the hooks, and a
+ * stateful one (a draft model with its own KV cache) uses `verified` to drop the rejected
+ * suffix of its cache and `release` to free a finished sequence's rows.
+ */
+export interface Drafter {
+  /** Name written into `DraftVerified.drafter` (`model`, `ngram`, `reuse`, or a plug-in's). */
+  readonly name: string;
+  /**
+   * Called once before the first round with the target's vocabulary size: a drafter whose
+   * tokens cannot be the target's (a draft model with another vocabulary) throws here, naming
+   * both sizes, instead of proposing garbage later.
+   */
+  attach?(target: { readonly vocabSize: number }): void | Promise<void>;
+  /**
+   * Proposes up to `k` tokens for each sequence (k ≥ 1; the engine skips the drafter when the
+   * round's k is 0). Returns one `Draft` per sequence, in order.
+   */
+  propose(sequences: readonly DraftSequence[], k: number): Promise<Draft[]>;
+  /** The target's verdict on the last proposal for sequence `id`. */
+  verified?(id: string, round: VerifiedRound): void;
+  /** Sequence `id` finished or was dropped; free whatever the drafter holds for it. */
+  release?(id: string): void | Promise<void>;
+  /** A rollout finished (this worker's or, fed from the event log, any earlier one). */
+  observe?(event: RolloutCompleted): void;
+  /** Frees sessions and caches. */
+  dispose?(): Promise<void>;
+}
+
+/**
+ * The continuation of the latest occurrence of `tokens`' last `n` tokens inside `haystack`
+ * (prompt lookup): the up to `k` tokens after the match. `excludeTail` stops the search from
+ * matching the suffix against itself when `haystack` is `tokens`. Returns [] without a match.
+ *
+ * 1. key = the last n tokens of `tokens`.
+ * 2. Scan start positions from the latest possible one backwards; the first full match wins
+ *    (the most recent context is the most likely to repeat).
+ * 3. Return haystack[start + n, start + n + k) (possibly shorter near the end).
+ */
+export function lookupContinuation(
+  tokens: readonly number[],
+  haystack: readonly number[],
+  n: number,
+  k: number,
+  excludeTail: boolean,
+): number[] {
+  if (n < 1 || tokens.length < n) return [];
+  const keyStart = tokens.length - n;
+  const lastStart = haystack.length - n - (excludeTail ? 1 : 0);
+  for (let start = lastStart; start >= 0; start--) {
+    let match = true;
+    for (let j = 0; j < n; j++) {
+      if (haystack[start + j] !== tokens[keyStart + j]) {
+        match = false;
+        break;
+      }
+    }
+    if (!match) continue;
+    const from = start + n;
+    if (from >= haystack.length) continue;
+    return haystack.slice(from, from + k) as number[];
+  }
+  return [];
+}
