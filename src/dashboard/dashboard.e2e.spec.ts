@@ -1,0 +1,46 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Subject } from 'rxjs';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../../test/e2e/browser.js';
+import { startDashboard, type Dashboard, type MetricsRow } from './server.js';
+
+let browser: Browser | undefined;
+let dashboard: Dashboard | undefined;
+afterEach(async () => {
+  await browser?.close();
+  await dashboard?.close();
+  browser = dashboard = undefined;
+});
+
+describe('dashboard in a real browser', () => {
+  it('shows history, then live steps as they arrive, then the end of the run', async () => {
+    const metrics$ = new Subject<MetricsRow>();
+    dashboard = await startDashboard({ metrics$, title: 'test-run' });
+    metrics$.next({ step: 1, 'reward/mean': 0.25, 'spec_decode/acceptance_rate': 0.5 });
+    browser = await launchChromium();
+    const page = await browser.newPage();
+    await page.goto(dashboard.url);
+    await page.waitForSelector('body[data-steps="1"]');
+    expect(await page.title()).toBe('specstream — test-run');
+    // one chart per metric, grouped by prefix
+    expect(await page.locator('[data-group="reward"] [data-metric="reward/mean"] canvas').count()).toBe(1);
+    expect(await page.locator('[data-group="spec_decode"] [data-metric="spec_decode/acceptance_rate"]').count()).toBe(1);
+
+    metrics$.next({ step: 2, 'reward/mean': 0.75, 'spec_decode/acceptance_rate': 0.625, 'train/loss': -0.125 });
+    await page.waitForSelector('body[data-steps="2"]');
+    expect(await page.locator('#latest tr[data-metric="reward/mean"] td').nth(1).textContent()).toBe('0.75');
+    expect(await page.locator('[data-metric="train/loss"] canvas').count()).toBe(1);
+
+    metrics$.complete();
+    await page.waitForSelector('body[data-done="true"]');
+    expect(await page.locator('#status').textContent()).toBe('finished · 2 steps');
+  });
+
+  it('serves all rows as JSON and 404s unknown paths', async () => {
+    const metrics$ = new Subject<MetricsRow>();
+    dashboard = await startDashboard({ metrics$, title: 't' });
+    metrics$.next({ step: 3, 'reward/mean': 1 });
+    expect(await (await fetch(new URL('metrics.json', dashboard.url))).json()).toEqual([{ step: 3, 'reward/mean': 1 }]);
+    expect((await fetch(new URL('nope', dashboard.url))).status).toBe(404);
+  });
+});
