@@ -1,11 +1,5 @@
 import { logLevel, type logCreator } from 'kafkajs';
 
-/**
- * A kafkajs log creator for specstream: one line per entry on stderr, at `level` and above.
- * kafkajs logs every retriable protocol error (`[Connection] Response …: The coordinator is
- * loading`, leader changes during a broker restart) at ERROR before retrying it; those lines are
- * dropped because a failure that survives the retries reaches the caller as a thrown error.
- */
 const levelNames: Record<number, string> = {
   [logLevel.ERROR]: 'ERROR',
   [logLevel.WARN]: 'WARN',
@@ -13,6 +7,12 @@ const levelNames: Record<number, string> = {
   [logLevel.DEBUG]: 'DEBUG',
 };
 
+/**
+ * A kafkajs log creator for specstream: one line per entry on stderr, at `level` and above.
+ * kafkajs logs every retriable protocol error (`[Connection] Response …: The coordinator is
+ * loading`, leader changes during a broker restart) at ERROR before retrying it; those lines are
+ * dropped because a failure that survives the retries reaches the caller as a thrown error.
+ */
 export function specstreamLogCreator(level: logLevel = logLevel.ERROR): logCreator {
   return () =>
     ({ namespace, level: entryLevel, log }) => {
