@@ -23,22 +23,24 @@ export const emptyCounters: SpecDecodeCounters = {
 /**
  * `observe_draft(n, a)`: one verification round that proposed `proposed` tokens and accepted
  * `accepted` of them. Rounds with no draft token change nothing (vLLM counts only rounds with
- * a draft).
+ * a draft). Same semantics as the reducer's fold of `DraftVerified` (src/reducers/specDecode.ts),
+ * so counters rebuilt from the events equal the engine's.
  *
  * 1. Check 0 ≤ accepted ≤ proposed (integers): a violation is a bug upstream, so it throws.
  * 2. drafts += 1, draft_tokens += proposed, accepted_tokens += accepted.
- * 3. per_pos[i] += 1 for i < accepted (growing the array as needed).
+ * 3. per_pos[i] += 1 for i < accepted; the array grows to at least `positions` (the round's
+ *    configured k, as vLLM sizes it to num_spec_tokens).
  *
  * @example
- * observeDraft(emptyCounters, 3, 2).numAcceptedTokensPerPos; // [1, 1]
+ * observeDraft(emptyCounters, 3, 2).numAcceptedTokensPerPos; // [1, 1, 0]
  */
-export function observeDraft(c: SpecDecodeCounters, proposed: number, accepted: number): SpecDecodeCounters {
+export function observeDraft(c: SpecDecodeCounters, proposed: number, accepted: number, positions = proposed): SpecDecodeCounters {
   if (!Number.isInteger(proposed) || !Number.isInteger(accepted) || accepted < 0 || accepted > proposed) {
     throw new Error(`observeDraft: need integers 0 ≤ accepted ≤ proposed, received proposed=${proposed}, accepted=${accepted}`);
   }
   if (proposed === 0) return c;
-  const perPos = c.numAcceptedTokensPerPos.slice();
-  for (let i = 0; i < accepted; i++) perPos[i] = (perPos[i] ?? 0) + 1;
+  const len = Math.max(c.numAcceptedTokensPerPos.length, positions, proposed);
+  const perPos = Array.from({ length: len }, (_, i) => (c.numAcceptedTokensPerPos[i] ?? 0) + (i < accepted ? 1 : 0));
   return {
     numDrafts: c.numDrafts + 1,
     numDraftTokens: c.numDraftTokens + proposed,

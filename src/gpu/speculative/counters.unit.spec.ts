@@ -13,6 +13,9 @@ describe('observeDraft', () => {
     expect(c.numAcceptedTokens / c.numDraftTokens).toBeCloseTo(0.8, 12);
     expect(c.numAcceptedTokensPerPos).toEqual([100, 80, 60]);
   });
+  it('sizes the per-position array to the configured k', () => {
+    expect(observeDraft(emptyCounters, 2, 1, 4).numAcceptedTokensPerPos).toEqual([1, 0, 0, 0]);
+  });
   it('ignores rounds without a draft and rejects accepted > proposed', () => {
     expect(observeDraft(emptyCounters, 0, 0)).toBe(emptyCounters);
     expect(() => observeDraft(emptyCounters, 2, 3)).toThrow(/accepted=3/);
@@ -24,7 +27,7 @@ describe('observeDraft', () => {
       num_drafts: 3,
       num_draft_tokens: 7,
       num_accepted_tokens: 5,
-      num_accepted_tokens_per_pos: [2, 2, 1],
+      num_accepted_tokens_per_pos: [2, 2, 1, 0],
     });
   });
 });

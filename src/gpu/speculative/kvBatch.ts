@@ -1,0 +1,179 @@
+import type { Decoder, KvCache } from '../runtime/Decoder.js';
+
+/** Per-row bookkeeping of a batch cache whose holes are masked, never copied out. */
+interface RowState {
+  readonly id: string;
+  /** 0/1 per cache slot: 1 = a valid token the row attends to. */
+  mask: number[];
+  /** Tokens held in valid slots, in sequence order. */
+  tokens: number[];
+  /** Slot index of each of `tokens`. */
+  slots: number[];
+}
+
+/** Logits of one `append`/`admit` call: row b's j-th new token is at `(b·T + j)·V`. */
+export interface BatchLogits {
+  readonly logits: Float32Array;
+  readonly tokensPerRow: number;
+  readonly vocabSize: number;
+}
+
+/**
+ * A batch of sequences sharing one KV cache on a `Decoder`, where a row's rejected tokens stay
+ * in the cache but are masked out (attention_mask 0) and positions are passed explicitly, so
+ * rolling a row back costs nothing on the device (DESIGN.md: masking, not copying). Used by the
+ * speculative engine for the target and by the draft-model drafter for the draft.
+ *
+ * Invariants per row: `tokens[i]` sits in slot `slots[i]`, its position id is i, and exactly the
+ * slots in `slots` have mask 1. The cache may hold more slots than any row uses (holes, padding).
+ */
+export class KvBatch {
+  private rowStates: RowState[] = [];
+  private cache: KvCache;
+
+  constructor(private readonly decoder: Decoder) {
+    this.cache = decoder.emptyCache(0);
+  }
+
+  /** Row ids in batch order. */
+  get ids(): string[] {
+    return this.rowStates.map((r) => r.id);
+  }
+
+  get size(): number {
+    return this.rowStates.length;
+  }
+
+  /** Slots per row in the shared cache (valid or not). */
+  get pastLength(): number {
+    return this.cache.pastLength;
+  }
+
+  /** Tokens in the valid slots of row `row`. */
+  cachedTokens(row: number): readonly number[] {
+    return this.rowStates[row]!.tokens;
+  }
+
+  /**
+   * Adds rows at the end of the batch, prefilled with `tokens` (may be empty): one forward pass
+   * over the new rows only (right-padded to the longest, padding masked), then a concatenation
+   * with the running cache (which left-pads the shorter side; those slots are masked too).
+   * Returns the prefill logits (null when every new row is empty).
+   */
+  async admit(entries: ReadonlyArray<{ id: string; tokens: readonly number[] }>): Promise<BatchLogits | null> {
+    if (entries.length === 0) return null;
+    const fresh = entries.map((e): RowState => ({ id: e.id, mask: [], tokens: [], slots: [] }));
+    const T = Math.max(...entries.map((e) => e.tokens.length));
+    let newCache = this.decoder.emptyCache(entries.length);
+    let out: BatchLogits | null = null;
+    if (T > 0) {
+      const { logits, cache } = await this.runForward(fresh, newCache, entries.map((e) => e.tokens), T);
+      newCache = cache;
+      out = { logits, tokensPerRow: T, vocabSize: this.decoder.info.vocabSize };
+    }
+    if (this.rowStates.length === 0) {
+      this.cache.dispose();
+      this.cache = newCache;
+      this.rowStates = fresh;
+      return out;
+    }
+    const oldLen = this.cache.pastLength;
+    const newLen = newCache.pastLength;
+    this.cache = await this.decoder.concatRows(this.cache, newCache);
+    const total = this.cache.pastLength;
+    // concatRows left-pads the shorter side: shift its bookkeeping right by the padding.
+    for (const [rows, len] of [[this.rowStates, oldLen], [fresh, newLen]] as const) {
+      const pad = total - len;
+      if (pad === 0) continue;
+      for (const r of rows) {
+        r.mask = [...new Array<number>(pad).fill(0), ...r.mask];
+        r.slots = r.slots.map((s) => s + pad);
+      }
+    }
+    this.rowStates.push(...fresh);
+    return out;
+  }
+
+  /**
+   * Runs the decoder over new tokens for every row (`tokens[b]`, possibly empty; right-padded
+   * to the longest with masked slots) and records them as valid. Returns the logits.
+   */
+  async append(tokens: ReadonlyArray<readonly number[]>): Promise<BatchLogits> {
+    if (tokens.length !== this.rowStates.length) {
+      throw new Error(`KvBatch.append: ${tokens.length} token rows for a batch of ${this.rowStates.length}`);
+    }
+    const T = Math.max(1, ...tokens.map((t) => t.length));
+    const { logits, cache } = await this.runForward(this.rowStates, this.cache, tokens, T);
+    this.cache = cache;
+    return { logits, tokensPerRow: T, vocabSize: this.decoder.info.vocabSize };
+  }
+
+  /** Keeps only the first `n` valid tokens of row `row`; the rest are masked out (rollback). */
+  truncate(row: number, n: number): void {
+    const r = this.rowStates[row]!;
+    if (n < 0 || n > r.tokens.length) throw new Error(`KvBatch.truncate: row ${row} has ${r.tokens.length} tokens, asked to keep ${n}`);
+    for (const s of r.slots.slice(n)) r.mask[s] = 0;
+    r.tokens.length = n;
+    r.slots.length = n;
+  }
+
+  /** Keeps (and reorders to) the rows with the given ids; the others leave the batch. */
+  async retain(ids: readonly string[]): Promise<void> {
+    const index = new Map(this.rowStates.map((r, i) => [r.id, i]));
+    const rows = ids.map((id) => {
+      const i = index.get(id);
+      if (i === undefined) throw new Error(`KvBatch.retain: no row "${id}" in the batch`);
+      return i;
+    });
+    if (rows.length === this.rowStates.length && rows.every((r, i) => r === i)) return;
+    if (rows.length === 0) {
+      this.cache.dispose();
+      this.cache = this.decoder.emptyCache(0);
+      this.rowStates = [];
+      return;
+    }
+    this.cache = await this.cache.gatherRows(rows);
+    this.rowStates = rows.map((i) => this.rowStates[i]!);
+  }
+
+  dispose(): void {
+    this.cache.dispose();
+    this.rowStates = [];
+  }
+
+  private async runForward(
+    rows: RowState[],
+    cache: KvCache,
+    tokens: ReadonlyArray<readonly number[]>,
+    T: number,
+  ): Promise<{ logits: Float32Array; cache: KvCache }> {
+    const past = cache.pastLength;
+    const inputIds: number[][] = [];
+    const positionIds: number[][] = [];
+    const attentionMask: number[][] = [];
+    rows.forEach((r, b) => {
+      const t = tokens[b]!;
+      const pos0 = r.tokens.length;
+      const ids = new Array<number>(T);
+      const pos = new Array<number>(T);
+      const newMask = new Array<number>(T);
+      for (let j = 0; j < T; j++) {
+        const real = j < t.length;
+        ids[j] = real ? t[j]! : 0;
+        // Padding gets the next position too: it is masked, so its angle matters to nobody.
+        pos[j] = pos0 + Math.min(j, t.length);
+        newMask[j] = real ? 1 : 0;
+      }
+      inputIds.push(ids);
+      positionIds.push(pos);
+      attentionMask.push([...r.mask, ...newMask]);
+      r.mask = [...r.mask, ...newMask];
+      for (let j = 0; j < t.length; j++) {
+        r.tokens.push(t[j]!);
+        r.slots.push(past + j);
+      }
+    });
+    const out = await this.decoder.forward({ inputIds, positionIds, attentionMask }, cache);
+    return { logits: out.logits, cache: out.cache };
+  }
+}
