@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { registerBench } from './bench.js';
+import { registerReplay } from './replay.js';
+import { registerLog } from './log.js';
 
 /** Every sub-command registers itself on the program. Add one line per command file. */
-export const commands: ReadonlyArray<(program: Command) => void> = [registerBench];
+export const commands: ReadonlyArray<(program: Command) => void> = [registerBench, registerReplay, registerLog];

@@ -1,0 +1,95 @@
+import { bufferCount, filter, lastValueFrom, map, mergeMap, Observable, reduce, type OperatorFunction } from 'rxjs';
+import type { SpecstreamEvent } from '../events/index.js';
+import {
+  emptyMetricsState,
+  foldEvents,
+  selectStep,
+  selectStepMetrics,
+  type MetricsState,
+  type SelectOptions,
+  type StepMetrics,
+} from '../reducers/stepMetrics.js';
+import type { EventLog } from './log/EventLog.js';
+
+export type MetricsFormat = 'table' | 'json' | 'csv';
+
+/** Events folded per reducer call during replay (one state copy per batch). */
+const REPLAY_BATCH = 8192;
+
+/**
+ * Recomputes every step's metrics from a log — the same fold the live run uses.
+ *
+ * 1. Read the log from the start; keep events of steps in [fromStep, toStep] (steps fold
+ *    independently, so skipping others changes nothing).
+ * 2. Fold in batches of 8192 (`foldEvents`).
+ * 3. Select one flat record per step (`--worker` narrows spec_decode/* to that worker).
+ */
+export async function replayLog(log: EventLog, options: SelectOptions = {}): Promise<StepMetrics[]> {
+  const from = options.fromStep ?? -Infinity;
+  const to = options.toStep ?? Infinity;
+  const state = await lastValueFrom(
+    log.read().pipe(
+      map((p) => p.event),
+      filter((e) => e.step >= from && e.step <= to),
+      bufferCount(REPLAY_BATCH),
+      reduce<SpecstreamEvent[], MetricsState>(foldEvents, emptyMetricsState),
+    ),
+    { defaultValue: emptyMetricsState },
+  );
+  return selectStepMetrics(state, options);
+}
+
+/**
+ * The live side: folds batches of events as they arrive and emits a step's metrics when its
+ * `StepCompleted` arrives (every event of a step precedes its StepCompleted, so this is what a
+ * replay of the log computes for that step). A duplicated StepCompleted emits nothing new.
+ */
+export function stepMetricsOnCompletion(options: SelectOptions = {}): OperatorFunction<readonly SpecstreamEvent[], StepMetrics> {
+  return (source: Observable<readonly SpecstreamEvent[]>) =>
+    new Observable<StepMetrics>((subscriber) => {
+      let state = emptyMetricsState;
+      const emitted = new Set<number>();
+      return source
+        .pipe(
+          mergeMap((batch) => {
+            state = foldEvents(state, batch);
+            const done = batch.filter((e) => e.type === 'StepCompleted' && !emitted.has(e.step)).map((e) => e.step);
+            return [...new Set(done)].sort((a, b) => a - b).map((step) => {
+              emitted.add(step);
+              return selectStep(step, state.steps.get(step)!, options);
+            });
+          }),
+        )
+        .subscribe(subscriber);
+    });
+}
+
+const columnsOf = (rows: readonly StepMetrics[]): string[] => {
+  const cols = new Set<string>(['step']);
+  for (const r of rows) for (const k of Object.keys(r)) cols.add(k);
+  return [...cols];
+};
+
+const cell = (v: number | undefined): string =>
+  v === undefined ? '' : Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? v.toFixed(4) : v.toExponential(3);
+
+/**
+ * Renders step metrics as the live run and replay print them:
+ * - `json`: one JSON object per step per line, every metric of the step, full precision;
+ * - `csv`: a header of every metric seen, one row per step (empty where a step lacks one);
+ * - `table`: one row per step, metrics as columns (spec_decode/ prefix shortened to sd/),
+ *   numbers to 4 decimals.
+ */
+export function formatStepMetrics(rows: readonly StepMetrics[], format: MetricsFormat): string {
+  if (format === 'json') return rows.map((r) => `${JSON.stringify(r)}\n`).join('');
+  const cols = columnsOf(rows);
+  if (format === 'csv') {
+    const lines = [cols.join(','), ...rows.map((r) => cols.map((c) => (r[c] === undefined ? '' : String(r[c]))).join(','))];
+    return `${lines.join('\n')}\n`;
+  }
+  const header = cols.map((c) => c.replace(/^spec_decode\//, 'sd/'));
+  const body = rows.map((r) => cols.map((c) => cell(r[c])));
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
+  return [line(header), ...body.map(line)].join('\n') + '\n';
+}
