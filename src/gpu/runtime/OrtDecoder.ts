@@ -1,0 +1,186 @@
+import * as ort from 'onnxruntime-node';
+import type { Tokenizer } from '@huggingface/tokenizers';
+import type { Decoder, DecoderInfo, Device, ForwardInput, ForwardOutput, IntRows, KvCache } from './Decoder.js';
+import { CheckedSession } from './session.js';
+import { CacheOps } from './cacheOps.js';
+import { OrtKvCache } from './kvCache.js';
+import type { LlamaConfig } from '../model/config.js';
+
+const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+
+/** Raised when config.json and the ONNX graph describe different models. */
+export class ModelMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelMismatchError';
+  }
+}
+
+/**
+ * A `Decoder` over any ONNX graph with the standard decoder I/O (the builder's, or optimum's
+ * export of a Llama/Qwen2-style model).
+ *
+ * Construction reads the graph's declared inputs: the layer count from
+ * `past_key_values.{i}.key`, kv heads and head_dim from their static dims, and checks them
+ * (and the vocabulary size of `logits`) against config.json when one is given.
+ */
+export class OrtDecoder implements Decoder {
+  private readonly ops: CacheOps;
+  private readonly idType: 'int64' | 'int32';
+
+  private constructor(
+    private readonly session: CheckedSession,
+    readonly info: DecoderInfo,
+    readonly tokenizer: Tokenizer | undefined,
+  ) {
+    this.ops = new CacheOps(info.device, 2 * info.numLayers, { heads: info.numKvHeads, headDim: info.headDim });
+    this.idType = session.inputMeta('input_ids')?.type === 'int32' ? 'int32' : 'int64';
+  }
+
+  /**
+   * Opens a model (file path or bytes) and derives `info`.
+   * 1. Creates the session, keeping `present.*` on the GPU under WebGPU.
+   * 2. Requires `input_ids`, `attention_mask` and `past_key_values.{i}.key|value` (float32);
+   *    `position_ids` is fed when declared.
+   * 3. Compares layers / kv heads / head_dim / vocab with `config` and throws a
+   *    ModelMismatchError naming both values.
+   */
+  static async open(
+    model: string | Uint8Array,
+    opts: { device: Device; name: string; config?: LlamaConfig; tokenizer?: Tokenizer; source?: string },
+  ): Promise<OrtDecoder> {
+    // Which outputs stay on the GPU: present.* — named from config.json, or read from a CPU probe
+    // session when there is no config (CPU needs neither).
+    let presentNames: string[] = [];
+    if (opts.device === 'webgpu') {
+      if (opts.config) {
+        presentNames = Array.from({ length: opts.config.numLayers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat();
+      } else {
+        const probe = await CheckedSession.create(model, { device: 'cpu', source: opts.source ?? opts.name });
+        presentNames = probe.outputNames.filter((n) => n.startsWith('present.'));
+        await probe.release();
+      }
+    }
+    const session = await CheckedSession.create(model, { device: opts.device, gpuOutputs: presentNames, source: opts.source ?? opts.name });
+    const where = `${session.source}`;
+    const need = ['input_ids', 'attention_mask'];
+    const missing = need.filter((n) => !session.inputNames.includes(n));
+    if (missing.length > 0 || !session.outputNames.includes('logits')) {
+      throw new ModelMismatchError(
+        `${where}: not a decoder with the standard I/O: missing ${[...missing, ...(session.outputNames.includes('logits') ? [] : ['output logits'])].join(', ')}; declared inputs: ${session.inputNames.join(', ')}; outputs: ${session.outputNames.join(', ')}`,
+      );
+    }
+    const layers = new Set<number>();
+    let heads: number | undefined;
+    let headDim: number | undefined;
+    for (const n of session.inputNames) {
+      const m = PAST.exec(n);
+      if (!m) continue;
+      layers.add(Number(m[1]));
+      const meta = session.inputMeta(n);
+      if (meta && meta.type !== 'float32') {
+        throw new ModelMismatchError(`${where}: input "${n}" is ${meta.type}; only float32 KV caches are supported (export the model in fp32)`);
+      }
+      if (meta && typeof meta.shape[1] === 'number') heads = meta.shape[1];
+      if (meta && typeof meta.shape[3] === 'number') headDim = meta.shape[3];
+    }
+    if (layers.size === 0) throw new ModelMismatchError(`${where}: the graph has no past_key_values.{i}.key|value inputs (exported without cache?); declared inputs: ${session.inputNames.join(', ')}`);
+    const c = opts.config;
+    const logitsMeta = session.session.outputMetadata.find((m) => m.name === 'logits');
+    const graphVocab = logitsMeta && logitsMeta.isTensor && typeof logitsMeta.shape[2] === 'number' ? logitsMeta.shape[2] : undefined;
+    const problems: string[] = [];
+    if (c) {
+      if (c.numLayers !== layers.size) problems.push(`num_hidden_layers: config.json ${c.numLayers}, graph ${layers.size}`);
+      if (heads !== undefined && heads !== c.numKvHeads) problems.push(`num_key_value_heads: config.json ${c.numKvHeads}, graph ${heads}`);
+      if (headDim !== undefined && headDim !== c.headDim) problems.push(`head_dim: config.json ${c.headDim}, graph ${headDim}`);
+      if (graphVocab !== undefined && graphVocab !== c.vocabSize) problems.push(`vocab_size: config.json ${c.vocabSize}, graph logits ${graphVocab}`);
+    }
+    if (problems.length > 0) throw new ModelMismatchError(`${where}: config.json and the ONNX graph disagree:\n  - ${problems.join('\n  - ')}`);
+    const vocab = graphVocab ?? c?.vocabSize;
+    heads ??= c?.numKvHeads;
+    headDim ??= c?.headDim;
+    if (vocab === undefined || heads === undefined || headDim === undefined) {
+      throw new ModelMismatchError(`${where}: the graph leaves vocab size / kv heads / head_dim symbolic and no config.json gives them`);
+    }
+    const info: DecoderInfo = {
+      name: opts.name,
+      vocabSize: vocab,
+      numLayers: layers.size,
+      numKvHeads: heads,
+      headDim,
+      eosTokenIds: c?.eosTokenIds ?? [],
+      bosTokenId: c?.bosTokenId,
+      padTokenId: c?.padTokenId,
+      device: opts.device,
+    };
+    return new OrtDecoder(session, info, opts.tokenizer);
+  }
+
+  emptyCache(batch: number): KvCache {
+    const { numLayers, numKvHeads, headDim } = this.info;
+    const tensors = Array.from({ length: 2 * numLayers }, () => new ort.Tensor('float32', new Float32Array(0), [batch, numKvHeads, 0, headDim]));
+    return new OrtKvCache(this.ops, batch, 0, tensors);
+  }
+
+  private ints(name: string, rows: IntRows, B: number, cols: number, type: 'int64' | 'int32' = 'int64'): ort.Tensor {
+    if (rows.length !== B) throw new Error(`forward: ${name} has ${rows.length} rows, expected ${B} (the batch size)`);
+    const data = type === 'int64' ? new BigInt64Array(B * cols) : new Int32Array(B * cols);
+    rows.forEach((row, b) => {
+      if (row.length !== cols) throw new Error(`forward: ${name} row ${b} has length ${row.length}, expected ${cols}`);
+      for (let j = 0; j < cols; j++) {
+        const v = row[j]!;
+        if (!Number.isInteger(v)) throw new Error(`forward: ${name}[${b}][${j}] = ${v} is not an integer`);
+        if (type === 'int64') (data as BigInt64Array)[b * cols + j] = BigInt(v);
+        else (data as Int32Array)[b * cols + j] = v;
+      }
+    });
+    return new ort.Tensor(type, data, [B, cols]);
+  }
+
+  /**
+   * 1. Checks shapes: B = cache.batch, T from input_ids, mask width = pastLength + T, ids < vocab.
+   * 2. Feeds ids/positions/mask and the cache tensors (GPU-resident on WebGPU).
+   * 3. Logits come back to the CPU; present.* become the new cache; the old one is disposed.
+   */
+  async forward(input: ForwardInput, cache: KvCache): Promise<ForwardOutput> {
+    if (!(cache instanceof OrtKvCache)) throw new Error('forward: cache must come from this decoder (emptyCache/forward)');
+    const B = cache.batch;
+    const T = input.inputIds[0]?.length ?? 0;
+    if (T === 0) throw new Error('forward: inputIds must have at least one token per row');
+    const P = cache.pastLength;
+    const ids = this.ints('inputIds', input.inputIds, B, T, this.idType);
+    const V = this.info.vocabSize;
+    for (const row of input.inputIds) for (const id of row) if (id < 0 || id >= V) throw new Error(`forward: token id ${id} is outside the vocabulary [0, ${V})`);
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: ids,
+      attention_mask: this.ints(`attentionMask (past ${P} + T ${T})`, input.attentionMask, B, P + T),
+    };
+    const names = this.session.inputNames;
+    if (names.includes('position_ids')) feeds['position_ids'] = this.ints('positionIds', input.positionIds, B, T);
+    if (names.includes('num_logits_to_keep')) feeds['num_logits_to_keep'] = new ort.Tensor('int64', BigInt64Array.from([0n]), []);
+    if (names.includes('use_cache_branch')) feeds['use_cache_branch'] = new ort.Tensor('bool', Uint8Array.from([P > 0 ? 1 : 0]), [1]);
+    const past = cache.peek();
+    for (let l = 0; l < this.info.numLayers; l++) {
+      feeds[`past_key_values.${l}.key`] = past[2 * l]!;
+      feeds[`past_key_values.${l}.value`] = past[2 * l + 1]!;
+    }
+    const out = await this.session.run(feeds);
+    const logitsT = out['logits']!;
+    if (logitsT.type !== 'float32') throw new Error(`${this.info.name}: logits are ${logitsT.type}; only float32 is supported`);
+    const logits = logitsT.data as Float32Array;
+    const present: ort.Tensor[] = [];
+    for (let l = 0; l < this.info.numLayers; l++) present.push(out[`present.${l}.key`]!, out[`present.${l}.value`]!);
+    cache.dispose();
+    return { logits, dims: [B, T, V], cache: new OrtKvCache(this.ops, B, P + T, present) };
+  }
+
+  async concatRows(a: KvCache, b: KvCache): Promise<KvCache> {
+    if (!(a instanceof OrtKvCache) || !(b instanceof OrtKvCache)) throw new Error('concatRows: caches must come from this decoder');
+    return OrtKvCache.concat(this.ops, a, b);
+  }
+
+  async release(): Promise<void> {
+    await this.ops.release();
+    await this.session.release();
+  }
+}

@@ -1,0 +1,84 @@
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder, attr } from '../graph/ir.js';
+import { serializeModel } from '../graph/serialize.js';
+import type { Device } from './Decoder.js';
+import { CheckedSession } from './session.js';
+
+/**
+ * Batch-row operations on KV caches that never move the tensors off the device: tiny ONNX
+ * Runtime sessions built with the GraphBuilder, on the same execution provider as the model,
+ * whose outputs stay on the GPU under WebGPU (`gpu-buffer`). The same sessions run on CPU, so
+ * the CPU tests exercise exactly the code path the GPU uses.
+ *
+ *   gather:  out_i = Gather(c_i, rows, axis 0)                         for each cache tensor i
+ *   concat:  out_i = Concat(Pad(a_i, [0,0,padA,0]), Pad(b_i, [0,0,padB,0]), axis 0)
+ *            (left-pads the sequence axis of the shorter cache with zeros)
+ */
+export class CacheOps {
+  private gatherSession: Promise<CheckedSession> | undefined;
+  private concatSession: Promise<CheckedSession> | undefined;
+
+  constructor(
+    private readonly device: Device,
+    /** Number of cache tensors (2 × layers). */
+    private readonly count: number,
+    private readonly dims: { readonly heads: number; readonly headDim: number },
+  ) {}
+
+  private outputs(prefix: string): string[] {
+    return Array.from({ length: this.count }, (_, i) => `${prefix}${i}`);
+  }
+
+  private session(kind: 'gather' | 'concat'): Promise<CheckedSession> {
+    const cached = kind === 'gather' ? this.gatherSession : this.concatSession;
+    if (cached) return cached;
+    const g = new GraphBuilder(`kv_${kind}`);
+    const shape = (b: string, s: string) => [b, this.dims.heads, s, this.dims.headDim];
+    const outs = this.outputs('out');
+    if (kind === 'gather') {
+      const rows = g.input('rows', 'int64', ['n']);
+      for (let i = 0; i < this.count; i++) {
+        const c = g.input(`c${i}`, 'float32', shape('batch', 'seq'));
+        g.op('Gather', [c, rows], { axis: attr.int(0) }, { outputs: [outs[i]!] });
+        g.output(outs[i]!, 'float32', shape('n', 'seq'));
+      }
+    } else {
+      const padsA = g.input('pads_a', 'int64', [8]);
+      const padsB = g.input('pads_b', 'int64', [8]);
+      for (let i = 0; i < this.count; i++) {
+        const a = g.op1('Pad', [g.input(`a${i}`, 'float32', shape('batch_a', 'seq_a')), padsA], { mode: attr.string('constant') });
+        const b = g.op1('Pad', [g.input(`b${i}`, 'float32', shape('batch_b', 'seq_b')), padsB], { mode: attr.string('constant') });
+        g.op('Concat', [a, b], { axis: attr.int(0) }, { outputs: [outs[i]!] });
+        g.output(outs[i]!, 'float32', shape('batch', 'seq'));
+      }
+    }
+    const created = CheckedSession.create(serializeModel(g.build()), { device: this.device, gpuOutputs: outs, source: `KV-cache ${kind} helper` });
+    if (kind === 'gather') this.gatherSession = created;
+    else this.concatSession = created;
+    return created;
+  }
+
+  /** Rows `rows` of every cache tensor (consumes nothing; the caller disposes the inputs). */
+  async gather(tensors: readonly ort.Tensor[], rows: readonly number[]): Promise<ort.Tensor[]> {
+    const s = await this.session('gather');
+    const feeds: Record<string, ort.Tensor> = { rows: new ort.Tensor('int64', BigInt64Array.from(rows.map(BigInt)), [rows.length]) };
+    tensors.forEach((t, i) => (feeds[`c${i}`] = t));
+    const out = await s.run(feeds);
+    return this.outputs('out').map((n) => out[n]!);
+  }
+
+  /** Batch concat of two caches, left-padding the shorter sequence axis by `padA` / `padB` slots. */
+  async concat(a: readonly ort.Tensor[], b: readonly ort.Tensor[], padA: number, padB: number): Promise<ort.Tensor[]> {
+    const s = await this.session('concat');
+    const pads = (p: number) => new ort.Tensor('int64', BigInt64Array.from([0, 0, p, 0, 0, 0, 0, 0].map(BigInt)), [8]);
+    const feeds: Record<string, ort.Tensor> = { pads_a: pads(padA), pads_b: pads(padB) };
+    a.forEach((t, i) => (feeds[`a${i}`] = t));
+    b.forEach((t, i) => (feeds[`b${i}`] = t));
+    const out = await s.run(feeds);
+    return this.outputs('out').map((n) => out[n]!);
+  }
+
+  async release(): Promise<void> {
+    for (const s of [this.gatherSession, this.concatSession]) if (s) await (await s).release();
+  }
+}

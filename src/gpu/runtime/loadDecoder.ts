@@ -1,0 +1,117 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import type { Decoder, Device } from './Decoder.js';
+import { OrtDecoder } from './OrtDecoder.js';
+import { parseConfig } from '../model/config.js';
+import type { LlamaConfig } from '../model/config.js';
+import { buildLlamaModel } from '../model/llamaGraph.js';
+import { readSafetensors } from '../weights/safetensors.js';
+import type { WeightMap } from '../weights/tensor.js';
+
+/** An in-memory model for the builder: config + weights (tests, benchmarks, training refits). */
+export interface InMemoryModel {
+  readonly config: LlamaConfig;
+  readonly weights: WeightMap;
+  readonly name?: string;
+  readonly tokenizer?: Tokenizer;
+}
+
+function readJson(path: string): unknown {
+  const text = readFileSync(path, 'utf8');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${path}: not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Loads `tokenizer.json` (+ optional `tokenizer_config.json`) from a directory, if present. */
+export function loadTokenizer(dir: string): Tokenizer | undefined {
+  const file = join(dir, 'tokenizer.json');
+  if (!existsSync(file)) return undefined;
+  const cfgFile = join(dir, 'tokenizer_config.json');
+  const cfg = existsSync(cfgFile) ? readJson(cfgFile) : {};
+  try {
+    return new Tokenizer(readJson(file) as object, cfg as object);
+  } catch (err) {
+    throw new Error(`${file}: @huggingface/tokenizers could not load it: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Loads a decoder from a model directory or an in-memory config + weights.
+ *
+ * Directory layouts (checked in this order):
+ * 1. `model.onnx` (+ its external data beside it) + `config.json` [+ tokenizer files]: the graph
+ *    is used as is (an optimum export or one the builder wrote), checked against config.json.
+ * 2. `config.json` + `model.safetensors` [+ tokenizer files]: the builder emits the graph.
+ * Anything else fails with an error that lists what the directory holds and what it needs.
+ */
+export async function loadDecoder(source: string | InMemoryModel, opts: { device?: Device } = {}): Promise<Decoder> {
+  const device = opts.device ?? 'cpu';
+  if (typeof source !== 'string') {
+    const bytes = buildLlamaModel(source.config, { weightsAs: 'initializers', weights: source.weights });
+    return OrtDecoder.open(bytes, { device, name: source.name ?? 'in-memory model', config: source.config, tokenizer: source.tokenizer });
+  }
+  const dir = resolve(source);
+  if (!existsSync(dir)) throw new Error(`${dir}: no such model directory`);
+  if (!statSync(dir).isDirectory()) {
+    // a bare .onnx file: no config, no tokenizer
+    return OrtDecoder.open(dir, { device, name: dir, source: dir });
+  }
+  const has = (f: string) => existsSync(join(dir, f));
+  const configPath = join(dir, 'config.json');
+  const config = has('config.json') ? parseConfig(readJson(configPath), configPath) : undefined;
+  const tokenizer = loadTokenizer(dir);
+  if (has('model.onnx')) {
+    return OrtDecoder.open(join(dir, 'model.onnx'), { device, name: dir, config, tokenizer, source: join(dir, 'model.onnx') });
+  }
+  if (config && has('model.safetensors')) {
+    const weightsPath = join(dir, 'model.safetensors');
+    const weights = await readSafetensors(weightsPath);
+    let bytes: Uint8Array;
+    try {
+      bytes = buildLlamaModel(config, { weightsAs: 'initializers', weights });
+    } catch (err) {
+      throw new Error(`${weightsPath}: ${(err as Error).message}`);
+    }
+    return OrtDecoder.open(bytes, { device, name: dir, config, tokenizer, source: `${dir} (built from config.json + model.safetensors)` });
+  }
+  const listing = ['model.onnx', 'config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `${f}: ${has(f) ? 'present' : 'absent'}`).join(', ');
+  throw new Error(`${dir}: not a model directory; needs model.onnx (+ config.json) or config.json + model.safetensors (${listing})`);
+}
+
+/** Raised when a draft and a target model cannot be used together. */
+export class VocabularyMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VocabularyMismatchError';
+  }
+}
+
+/**
+ * Checks that two decoders share a vocabulary (speculative decoding compares p and q index by
+ * index): equal vocab sizes, and when both have tokenizers, the same token → id map. Lists the
+ * first differing tokens.
+ */
+export function assertSameVocabulary(target: Decoder, draft: Decoder): void {
+  const a = target.info;
+  const b = draft.info;
+  if (a.vocabSize !== b.vocabSize) {
+    throw new VocabularyMismatchError(`vocabularies differ: target ${a.name} has vocab_size ${a.vocabSize}, draft ${b.name} has ${b.vocabSize}`);
+  }
+  if (!target.tokenizer || !draft.tokenizer) return;
+  const va = target.tokenizer.get_vocab(true);
+  const vb = draft.tokenizer.get_vocab(true);
+  const diffs: string[] = [];
+  for (const [tok, id] of va) {
+    const other = vb.get(tok);
+    if (other !== id) diffs.push(`${JSON.stringify(tok)}: target ${id}, draft ${other ?? 'absent'}`);
+    if (diffs.length >= 5) break;
+  }
+  if (diffs.length === 0 && va.size !== vb.size) diffs.push(`target tokenizer has ${va.size} tokens, draft ${vb.size}`);
+  if (diffs.length > 0) {
+    throw new VocabularyMismatchError(`tokenizers of target ${a.name} and draft ${b.name} differ:\n  - ${diffs.join('\n  - ')}`);
+  }
+}
