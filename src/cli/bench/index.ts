@@ -1,3 +1,4 @@
+import { eventsBenchmark } from './events.js';
 /**
  * Benchmarks, run with `npm run bench -- <name> [options]`. Each benchmark is one file in this
  * folder exporting a `Benchmark`; its output is printed and also written as JSON under
@@ -10,4 +11,4 @@ export interface Benchmark {
   run(options: Readonly<Record<string, string | boolean>>): Promise<Record<string, unknown>>;
 }
 
-export const benchmarks: Benchmark[] = [];
+export const benchmarks: Benchmark[] = [eventsBenchmark];
