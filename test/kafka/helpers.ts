@@ -3,6 +3,13 @@ import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage, type Pro
 import { inject } from 'vitest';
 import { specstreamLogCreator } from '../../src/streams/log/kafka/logging.js';
 
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Bootstrap address of the test broker (test/globalSetup.ts). */
+    kafkaBrokers: string;
+  }
+}
+
 /**
  * Test helpers for the real broker (after kafkajs' own test helpers): the broker address,
  * unique names, raw clients that are all disconnected after each test, waiting for N messages

@@ -1,3 +1,4 @@
+import { kafkaBenchmark } from './kafka.js';
 import { eventsBenchmark } from './events.js';
 /**
  * Benchmarks, run with `npm run bench -- <name> [options]`. Each benchmark is one file in this
@@ -11,4 +12,4 @@ export interface Benchmark {
   run(options: Readonly<Record<string, string | boolean>>): Promise<Record<string, unknown>>;
 }
 
-export const benchmarks: Benchmark[] = [eventsBenchmark];
+export const benchmarks: Benchmark[] = [eventsBenchmark, kafkaBenchmark];

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type KafkaMessage, type Message, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type KafkaMessage, type Message, type PartitionMetadata, type Producer } from 'kafkajs';
 import { Observable, type Subscriber } from 'rxjs';
 import { decodeEvent, encodeEvent } from '../../events/codec.js';
 import type { SpecstreamEvent } from '../../events/index.js';
@@ -53,7 +53,7 @@ export class KafkaEventLog implements EventLog {
   private readonly partitioner = Partitioners.DefaultPartitioner();
   private readonly consumers = new Set<Consumer>();
   private readonly followers = new Set<Subscriber<Positioned>>();
-  private ready: Promise<Map<string, number>> | undefined;
+  private ready: Promise<Map<string, PartitionMetadata[]>> | undefined;
   /** Appends wait for end offsets being fixed by reads subscribed before them. */
   private barrier: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -90,9 +90,9 @@ export class KafkaEventLog implements EventLog {
 
   /**
    * Connects producer and admin and creates the topics that do not exist yet (once); resolves
-   * to the partition count of every topic.
+   * to the partitions of every topic (their count decides each key's partition).
    */
-  connect(): Promise<Map<string, number>> {
+  connect(): Promise<Map<string, PartitionMetadata[]>> {
     this.ready ??= (async () => {
       await Promise.all([this.producer.connect(), this.admin.connect()]);
       const wanted = topicRoles.map((role) => ({
@@ -103,7 +103,7 @@ export class KafkaEventLog implements EventLog {
       wanted.push({ topic: this.deadLetterTopic, numPartitions: 1, replicationFactor: this.topology.replicationFactor });
       await this.admin.createTopics({ topics: wanted, waitForLeaders: true });
       const meta = await this.admin.fetchTopicMetadata({ topics: this.topics });
-      return new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
+      return new Map(meta.topics.map((t) => [t.name, t.partitions]));
     })();
     return this.ready;
   }
@@ -129,14 +129,10 @@ export class KafkaEventLog implements EventLog {
       const event = events[i]!;
       const { topic, key } = route(this.topology, event);
       const value = encodeEvent(event);
-      const count = partitions.get(topic);
-      if (count === undefined) throw new Error(`KafkaEventLog.append: topic ${topic} has no metadata`);
+      const partitionMetadata = partitions.get(topic);
+      if (partitionMetadata === undefined) throw new Error(`KafkaEventLog.append: topic ${topic} has no metadata`);
       const message: Message = { key, value, headers: { 'specstream-type': event.type } };
-      message.partition = this.partitioner({
-        topic,
-        message,
-        partitionMetadata: Array.from({ length: count }, (_, p) => ({ partitionId: p, leader: 0, partitionErrorCode: 0, replicas: [], isr: [] })),
-      });
+      message.partition = this.partitioner({ topic, message, partitionMetadata });
       if (chunk.length > 0 && bytes + value.length > maxBytes) {
         await this.sendChunk(chunk, events, positions);
         chunk = [];

@@ -1,8 +1,8 @@
 import { afterEach } from 'vitest';
-import { defaultTopology } from './kafka/topics.js';
-import { KafkaEventLog } from './KafkaEventLog.js';
-import { describeEventLogContract } from './eventLogContract.js';
-import { disconnectAll, kafkaBrokers, uniqueName } from '../../../test/kafka/helpers.js';
+import { defaultTopology } from '../../src/streams/log/kafka/topics.js';
+import { KafkaEventLog } from '../../src/streams/log/KafkaEventLog.js';
+import { describeEventLogContract } from '../../src/streams/log/eventLogContract.js';
+import { disconnectAll, kafkaBrokers, uniqueName } from './helpers.js';
 
 afterEach(disconnectAll);
 

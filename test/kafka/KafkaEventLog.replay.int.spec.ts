@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildEvents, eventSpecArb } from '../../reducers/testEvents.js';
-import { formatStepMetrics, replayLog } from '../replay.js';
-import { FileEventLog } from './FileEventLog.js';
-import { defaultTopology } from './kafka/topics.js';
-import { KafkaEventLog } from './KafkaEventLog.js';
-import { disconnectAll, kafkaBrokers, uniqueName } from '../../../test/kafka/helpers.js';
+import { buildEvents, eventSpecArb } from '../../src/reducers/testEvents.js';
+import { formatStepMetrics, replayLog } from '../../src/streams/replay.js';
+import { FileEventLog } from '../../src/streams/log/FileEventLog.js';
+import { defaultTopology } from '../../src/streams/log/kafka/topics.js';
+import { KafkaEventLog } from '../../src/streams/log/KafkaEventLog.js';
+import { disconnectAll, kafkaBrokers, uniqueName } from './helpers.js';
 
 afterEach(disconnectAll);
 

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { firstValueFrom, toArray } from 'rxjs';
-import { contractEvents } from './eventLogContract.js';
-import { readDeadLetter } from './kafka/deadLetter.js';
-import { defaultTopology, topicName } from './kafka/topics.js';
-import { KafkaEventLog } from './KafkaEventLog.js';
-import { disconnectAll, kafkaBrokers, rawKafka, track, uniqueName, waitForMessages } from '../../../test/kafka/helpers.js';
+import { contractEvents } from '../../src/streams/log/eventLogContract.js';
+import { readDeadLetter } from '../../src/streams/log/kafka/deadLetter.js';
+import { defaultTopology, topicName } from '../../src/streams/log/kafka/topics.js';
+import { KafkaEventLog } from '../../src/streams/log/KafkaEventLog.js';
+import { disconnectAll, kafkaBrokers, rawKafka, track, uniqueName, waitForMessages } from './helpers.js';
 
 afterEach(disconnectAll);
 

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstValueFrom, toArray } from 'rxjs';
-import type { SpecstreamEvent } from '../../events/index.js';
-import { createEventFactory, seededPrng } from '../../events/factory.js';
-import { startLocalBroker, stopLocalBroker, type LocalBroker } from './kafka/localBroker.js';
-import { defaultTopology } from './kafka/topics.js';
-import { KafkaEventLog } from './KafkaEventLog.js';
-import { uniqueName } from '../../../test/kafka/helpers.js';
+import type { SpecstreamEvent } from '../../src/events/index.js';
+import { createEventFactory, seededPrng } from '../../src/events/factory.js';
+import { startLocalBroker, stopLocalBroker, type LocalBroker } from '../../src/streams/log/kafka/localBroker.js';
+import { defaultTopology } from '../../src/streams/log/kafka/topics.js';
+import { KafkaEventLog } from '../../src/streams/log/KafkaEventLog.js';
+import { uniqueName } from './helpers.js';
 
 /**
  * The broker stopped (SIGTERM) or killed (SIGKILL) and restarted while producers append: every
