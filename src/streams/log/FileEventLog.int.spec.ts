@@ -22,6 +22,11 @@ describeEventLogContract('FileEventLog (small segments, fsync per batch)', async
   };
 });
 
+describeEventLogContract('FileEventLog (default durability: fsync every 100 ms)', async () => {
+  const dir = await tmp();
+  return { log: await FileEventLog.open(dir), cleanup: () => rm(dir, { recursive: true, force: true }) };
+});
+
 describe('FileEventLog on disk', () => {
   const dirs: string[] = [];
   const fresh = async () => {
