@@ -1,5 +1,6 @@
 import { kafkaBenchmark } from './kafka.js';
 import { eventsBenchmark } from './events.js';
+import { trainBenchmark } from './train.js';
 /**
  * Benchmarks, run with `npm run bench -- <name> [options]`. Each benchmark is one file in this
  * folder exporting a `Benchmark`; its output is printed and also written as JSON under
@@ -12,4 +13,4 @@ export interface Benchmark {
   run(options: Readonly<Record<string, string | boolean>>): Promise<Record<string, unknown>>;
 }
 
-export const benchmarks: Benchmark[] = [eventsBenchmark, kafkaBenchmark];
+export const benchmarks: Benchmark[] = [eventsBenchmark, kafkaBenchmark, trainBenchmark];

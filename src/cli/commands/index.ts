@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerReplay } from './replay.js';
 import { registerLog } from './log.js';
+import { registerTrainCheck } from './trainCheck.js';
 
 /** Every sub-command registers itself on the program. Add one line per command file. */
-export const commands: ReadonlyArray<(program: Command) => void> = [registerBench, registerReplay, registerLog];
+export const commands: ReadonlyArray<(program: Command) => void> = [registerBench, registerReplay, registerLog, registerTrainCheck];
