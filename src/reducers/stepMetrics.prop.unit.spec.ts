@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { emptyMetricsState, foldEvents, foldStepMetrics, selectStepMetrics, selectWorkerCounters } from './stepMetrics.js';
 import { aggregateCounters, diffCounters } from './specDecode.js';
-import { buildEvents, eventSpecArb } from './testEvents.js';
+import { buildEvents, eventSpecArb } from '../events/arbitraries.js';
 
 const specs = fc.array(eventSpecArb(), { minLength: 0, maxLength: 120 });
 const params = { seed: 20240601, numRuns: 150 };

@@ -1,6 +1,7 @@
+/** Test support: fast-check arbitraries of event streams (imported by spec files only). */
 import fc from 'fast-check';
-import type { SpecstreamEvent } from '../events/index.js';
-import { createEventFactory, seededPrng, type EventFactory } from '../events/factory.js';
+import type { SpecstreamEvent } from './index.js';
+import { createEventFactory, seededPrng, type EventFactory } from './factory.js';
 
 /** A compact description of one event, turned into a real event by `buildEvents`. */
 export type EventSpec =
