@@ -6,6 +6,7 @@ import { OrtDecoder } from './OrtDecoder.js';
 import { parseConfig } from '../model/config.js';
 import type { LlamaConfig } from '../model/config.js';
 import { buildLlamaModel } from '../model/llamaGraph.js';
+import { checkWeights } from '../model/llamaWeights.js';
 import { readSafetensors } from '../weights/safetensors.js';
 import type { WeightMap } from '../weights/tensor.js';
 
@@ -70,12 +71,8 @@ export async function loadDecoder(source: string | InMemoryModel, opts: { device
   if (config && has('model.safetensors')) {
     const weightsPath = join(dir, 'model.safetensors');
     const weights = await readSafetensors(weightsPath);
-    let bytes: Uint8Array;
-    try {
-      bytes = buildLlamaModel(config, { weightsAs: 'initializers', weights });
-    } catch (err) {
-      throw new Error(`${weightsPath}: ${(err as Error).message}`);
-    }
+    checkWeights(config, weights, weightsPath);
+    const bytes = buildLlamaModel(config, { weightsAs: 'initializers', weights });
     return OrtDecoder.open(bytes, { device, name: dir, config, tokenizer, source: `${dir} (built from config.json + model.safetensors)` });
   }
   const listing = ['model.onnx', 'config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `${f}: ${has(f) ? 'present' : 'absent'}`).join(', ');
