@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { appendFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { firstValueFrom, toArray } from 'rxjs';
+import { firstValueFrom, take, toArray } from 'rxjs';
 import { contractEvents, describeEventLogContract } from './eventLogContract.js';
 import { FileEventLog } from './FileEventLog.js';
 import { segmentName } from './segmentFormat.js';
@@ -153,6 +153,23 @@ describe('FileEventLog on disk', () => {
     const ro = await FileEventLog.open(dir, { readOnly: true });
     await expect(readAll(ro)).rejects.toThrow(`cannot decode event ${bad.id} (DraftVerified) from file ${seg} at byte ${offset}: step:`);
     await ro.close();
+  });
+
+  it('a read-only log follows what another writer appends, across segments', async () => {
+    const dir = await fresh();
+    const writer = await FileEventLog.open(dir, { segmentBytes: 1500, durability: 'never' });
+    const first = contractEvents(4, 20);
+    await writer.append(first);
+    const reader = await FileEventLog.open(dir, { readOnly: true, pollMs: 10 });
+    const later = contractEvents(30, 21, 'contract-worker', 40);
+    const got = firstValueFrom(reader.follow('2').pipe(take(32), toArray()));
+    for (let i = 0; i < 30; i += 3) await writer.append(later.slice(i, i + 3));
+    const events = (await got).map((p) => p.event);
+    expect(events).toEqual([...first.slice(2), ...later]);
+    expect((await got).map((p) => p.position)).toEqual(Array.from({ length: 32 }, (_, i) => String(i + 2)));
+    expect((await readdir(dir)).filter((n) => n.endsWith('.seg')).length).toBeGreaterThan(2);
+    await reader.close();
+    await writer.close();
   });
 
   it('admits one writer at a time', async () => {

@@ -8,7 +8,7 @@ import { parseIndexPosition } from './position.js';
 import { DEFAULT_DURABILITY, Syncer, type Durability } from './durability.js';
 import { acquireLogLock } from './logLock.js';
 import { quarantine } from './quarantine.js';
-import { CorruptRecordError, frameRecord, parseSegmentName, scanSegment, segmentName } from './segmentFormat.js';
+import { checkFrame, CorruptRecordError, frameRecord, parseSegmentName, scanSegment, segmentName } from './segmentFormat.js';
 import { readSegment, type SegmentInfo } from './segmentReader.js';
 
 export interface FileEventLogOptions {
@@ -18,6 +18,8 @@ export interface FileEventLogOptions {
   segmentBytes?: number;
   /** Open for reading only: no lock, no appends, a torn tail is reported and skipped, not cut. */
   readOnly?: boolean;
+  /** Read-only: how often `follow` looks for events appended by the writing process (ms). Default 200. */
+  pollMs?: number;
   /** Receives recovery reports (torn tail found and truncated). Default: process.emitWarning. */
   onWarning?: (message: string) => void;
 }
@@ -71,6 +73,7 @@ export class FileEventLog implements EventLog {
       durability: options.durability ?? DEFAULT_DURABILITY,
       segmentBytes: options.segmentBytes ?? 64 << 20,
       readOnly: options.readOnly ?? false,
+      pollMs: options.pollMs ?? 200,
     };
     const warn = options.onWarning ?? ((m: string) => process.emitWarning(m, 'SpecstreamLogRecovery'));
     if (!opts.readOnly) await mkdir(dir, { recursive: true });
@@ -191,7 +194,8 @@ export class FileEventLog implements EventLog {
   }
 
   /**
-   * `read(from)`, then the events appended by this process later. Appends that land while the
+   * `read(from)`, then the events appended later: by this process (writer), or, when opened
+   * read-only, by the writing process (polled every `pollMs`). Appends that land while the
    * backlog is being read are held back and emitted after it, skipping any the backlog had.
    */
   follow(from?: LogPosition): Observable<Positioned> {
@@ -210,19 +214,76 @@ export class FileEventLog implements EventLog {
         next: (batch) => (catchingUp ? pending.push(...batch) : batch.forEach(emit)),
         complete: () => subscriber.complete(),
       });
+      let timer: NodeJS.Timeout | undefined;
+      let polling = false;
+      const poll = (): void => {
+        if (polling || subscriber.closed) return;
+        polling = true;
+        this.refresh()
+          .then(() => {
+            const inner = this.read(String(next)).subscribe({
+              next: emit,
+              error: (err: unknown) => subscriber.error(err),
+              complete: () => (polling = false),
+            });
+            inner.add(() => (polling = false));
+          })
+          .catch((err: unknown) => subscriber.error(err));
+      };
       const backlog = this.read(String(next)).subscribe({
         next: emit,
         error: (err: unknown) => subscriber.error(err),
         complete: () => {
           catchingUp = false;
           pending.splice(0).forEach(emit);
+          // Read-only: another process writes; look for its appends periodically.
+          if (this.options.readOnly) timer = setInterval(poll, this.options.pollMs);
         },
       });
       return () => {
+        if (timer) clearInterval(timer);
         backlog.unsubscribe();
         live.unsubscribe();
       };
     });
+  }
+
+  /**
+   * Read-only: takes in what the writing process appended since open or the last refresh —
+   * complete, intact records only (a record being written is picked up by a later refresh).
+   * 1. New segments (by name) seal the previous last one at `next.base − base` records.
+   * 2. The last segment is scanned from its known end to its current size; scanning stops at
+   *    the first incomplete or damaged line.
+   */
+  async refresh(): Promise<void> {
+    if (!this.options.readOnly) return; // the writer knows its own appends
+    const listed = await listSegments(this.dir);
+    const known = this.segments[this.segments.length - 1]!;
+    for (const seg of listed) {
+      if (seg.base <= known.base) continue;
+      const last = this.segments[this.segments.length - 1]!;
+      last.count = seg.base - last.base;
+      last.bytes = (await stat(last.file)).size;
+      this.segments.push({ ...seg, count: 0, bytes: 0 });
+    }
+    const last = this.segments[this.segments.length - 1]!;
+    const size = (await stat(last.file)).size;
+    if (size <= last.bytes) return;
+    const fh = await open(last.file, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(size - last.bytes);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, last.bytes);
+      let pos = 0;
+      for (;;) {
+        const nl = buf.indexOf(0x0a, pos);
+        if (nl === -1 || nl >= bytesRead || checkFrame(buf, pos, nl) !== undefined) break;
+        last.count++;
+        pos = nl + 1;
+      }
+      last.bytes += pos;
+    } finally {
+      await fh.close();
+    }
   }
 
   /** Waits for pending appends, syncs (unless durability is never), releases the lock. */
