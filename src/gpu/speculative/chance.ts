@@ -1,4 +1,5 @@
 import type { Rng } from '../sampling/rng.js';
+import { sampleFrom } from '../sampling/sample.js';
 
 /**
  * The random decisions of the acceptance rule, as two primitives. The rule never reads a
@@ -23,9 +24,8 @@ export interface Chance {
  * sampling module, so its draws do not depend on the rest of the batch) per decision.
  *
  * 1. `bernoulli(p)`: draw u, return u < p (so p = 1 always accepts, p = 0 never does).
- * 2. `categorical(w)`: draw u, walk the cumulative sum of `w` until it exceeds u·Σw (inverse
- *    CDF); if rounding leaves u·Σw beyond the last partial sum, return the last index with
- *    positive weight.
+ * 2. `categorical(w)`: normalise w and draw with the sampling module's `sampleFrom` (inverse
+ *    CDF, one uniform).
  *
  * @example
  * const chance = uniformChance(new Xoshiro128(seed, 0));
@@ -40,17 +40,9 @@ export function uniformChance(rng: Rng): Chance {
       let total = 0;
       for (let i = 0; i < weights.length; i++) total += weights[i]!;
       if (!(total > 0)) throw new Error(`categorical: the weights must have a positive sum, received ${total}`);
-      const target = rng.next() * total;
-      let cum = 0;
-      let last = -1;
-      for (let i = 0; i < weights.length; i++) {
-        const w = weights[i]!;
-        if (w <= 0) continue;
-        cum += w;
-        last = i;
-        if (target < cum) return i;
-      }
-      return last;
+      const probs = new Float64Array(weights.length);
+      for (let i = 0; i < weights.length; i++) probs[i] = weights[i]! / total;
+      return sampleFrom(probs, rng);
     },
   };
 }

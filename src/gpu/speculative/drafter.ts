@@ -57,7 +57,7 @@ export interface Drafter {
    * tokens cannot be the target's (a draft model with another vocabulary) throws here, naming
    * both sizes, instead of proposing garbage later.
    */
-  attach?(target: { readonly vocabSize: number }): void | Promise<void>;
+  attach?(target: { readonly vocabSize: number; readonly name: string }): void | Promise<void>;
   /**
    * Proposes up to `k` tokens for each sequence (k ≥ 1; the engine skips the drafter when the
    * round's k is 0). Returns one `Draft` per sequence, in order.

@@ -1,0 +1,249 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SamplingParams } from '../../events/index.js';
+import type { Decoder } from '../runtime/Decoder.js';
+import { generate } from '../sampling/generate.js';
+import { processedProbs } from '../sampling/sample.js';
+import { logSoftmaxAt } from '../sampling/processors.js';
+import { acceptStochastic, type AcceptanceRule } from './acceptance.js';
+import { chiSquareTest } from './chiSquare.js';
+import type { Drafter } from './drafter.js';
+import { SpeculativeEngine, type CompletedSequence, type EngineRequest } from './engine.js';
+import { ModelDrafter } from './modelDrafter.js';
+import { NgramDrafter } from './ngramDrafter.js';
+import { ReuseDrafter } from './reuseDrafter.js';
+import { fullSequenceLogits, tinyDecoder, tinyTargetAndDraft } from './testModels.js';
+
+const V = 12;
+const EOS = 2;
+let target: Decoder;
+let draft: Decoder;
+
+beforeAll(async () => {
+  ({ target, draft } = await tinyTargetAndDraft({ vocab: V, seed: 7, eos: EOS }));
+});
+afterAll(async () => {
+  await target.release();
+  await draft.release();
+});
+
+const greedy = (maxNewTokens: number, seed = 0): SamplingParams => ({ temperature: 0, topK: 0, topP: 1, maxNewTokens, seed, stopTokenIds: [], stopStrings: [] });
+const sampled = (maxNewTokens: number, seed: number): SamplingParams => ({ temperature: 0.8, topK: 6, topP: 0.9, maxNewTokens, seed, stopTokenIds: [], stopStrings: [] });
+const req = (id: string, prompt: number[], sampling: SamplingParams, promptId = `p-${prompt.join('.')}`): EngineRequest => ({
+  requestId: id, promptId, groupIndex: 0, promptTokenIds: prompt, sampling,
+});
+
+// Prompts with repeats (so n-gram lookup finds matches) and of different lengths.
+const PROMPTS = [[1, 5, 6, 7, 5, 6], [3], [4, 4, 9, 10, 4, 4, 9], [11, 8], [6, 7, 6, 7, 6], [9, 3, 1]];
+const LENGTHS = [12, 7, 10, 5, 9, 11];
+
+async function runEngine(drafter: Drafter | null, k: number | 'auto', requests: EngineRequest[], maxBatchSize: number, rule?: AcceptanceRule) {
+  const engine = new SpeculativeEngine({ target, drafter, k, maxBatchSize, ...(rule ? { rule } : {}) });
+  for (const r of requests) engine.add(r);
+  const done = await engine.runToCompletion();
+  const counters = engine.counters;
+  await engine.dispose();
+  return { byId: new Map(done.map((c) => [c.requestId, c])), counters };
+}
+
+/** A reuse drafter primed with rollouts of a different policy (the draft model's greedy output). */
+async function primedReuse(): Promise<ReuseDrafter> {
+  const reuse = new ReuseDrafter();
+  const old = await generate(draft, { prompts: PROMPTS, params: { temperature: 0 }, maxNewTokens: 12, seed: 0 });
+  old.forEach((o, i) => reuse.observe({
+    id: `old${i}`, type: 'RolloutCompleted', version: 1, runId: 'r', step: 0, source: 's', seq: i, time: 0,
+    data: { requestId: `old${i}`, promptId: `p-${PROMPTS[i]!.join('.')}`, groupIndex: 0, tokenIds: o.tokenIds, logprobs: o.logprobs, finishReason: 'length', weightsVersion: 0 },
+  }));
+  return reuse;
+}
+
+const drafters: Array<[string, () => Promise<Drafter>]> = [
+  ['model', async () => new ModelDrafter(draft)],
+  ['ngram', async () => new NgramDrafter()],
+  ['reuse', primedReuse],
+];
+
+describe('greedy speculative decoding equals plain greedy decoding', () => {
+  let plain: Array<{ tokenIds: number[]; logprobs: number[] }>;
+  beforeAll(async () => {
+    plain = [];
+    for (let i = 0; i < PROMPTS.length; i++) {
+      const [r] = await generate(target, { prompts: [PROMPTS[i]!], params: { temperature: 0 }, maxNewTokens: LENGTHS[i]!, seed: 0 });
+      plain.push(r!);
+    }
+  });
+
+  for (const [name, make] of drafters) {
+    for (const k of [3, 'auto'] as const) {
+      it(`${name} drafter, k = ${k}: batch 1 and a mixed, continuously batched batch`, async () => {
+        for (const maxBatchSize of [1, 4]) {
+          const requests = PROMPTS.map((p, i) => req(`r${i}`, p, greedy(LENGTHS[i]!)));
+          const { byId, counters } = await runEngine(await make(), k, requests, maxBatchSize);
+          PROMPTS.forEach((_, i) => {
+            const got = byId.get(`r${i}`)!;
+            expect(got.tokenIds, `prompt ${i}, batch ${maxBatchSize}`).toEqual(plain[i]!.tokenIds);
+            got.logprobs.forEach((lp, j) => expect(Math.abs(lp - plain[i]!.logprobs[j]!)).toBeLessThan(1e-5));
+          });
+          if (k === 3) expect(counters.numDraftTokens).toBeGreaterThan(0);
+          expect(counters.numAcceptedTokens).toBeLessThanOrEqual(counters.numDraftTokens);
+        }
+      });
+    }
+  }
+
+  it('no drafter, k = 0 (the engine as a plain decoder)', async () => {
+    const requests = PROMPTS.map((p, i) => req(`r${i}`, p, greedy(LENGTHS[i]!)));
+    const { byId, counters } = await runEngine(null, 0, requests, 4);
+    PROMPTS.forEach((_, i) => expect(byId.get(`r${i}`)!.tokenIds).toEqual(plain[i]!.tokenIds));
+    expect(counters.numDrafts).toBe(0);
+  });
+
+  it('stops at EOS and keeps it, like plain decoding', () => {
+    expect(plain.some((p) => p.tokenIds.includes(EOS))).toBe(true); // the fixture exercises EOS
+  });
+});
+
+describe('logprobs equal a plain full-sequence forward under the same sampling settings', () => {
+  for (const [name, make] of drafters) {
+    it(`${name} drafter, temperature 0.8 / top-k 6 / top-p 0.9 and greedy`, async () => {
+      const requests = PROMPTS.flatMap((p, i) => [req(`s${i}`, p, sampled(LENGTHS[i]!, 100 + i)), req(`g${i}`, p, greedy(LENGTHS[i]!))]);
+      const { byId } = await runEngine(await make(), 3, requests, 5);
+      let checked = 0;
+      for (const r of requests) {
+        const c = byId.get(r.requestId)!;
+        const logits = await fullSequenceLogits(target, [...r.promptTokenIds, ...c.tokenIds]);
+        const L = r.promptTokenIds.length;
+        c.tokenIds.forEach((t, j) => {
+          const row = logits.subarray((L - 1 + j) * V, (L + j) * V);
+          const ref = r.sampling.temperature === 0 ? logSoftmaxAt(row, t) : Math.log(processedProbs(row, r.sampling)[t]!);
+          if (r.sampling.temperature === 0) expect(c.logprobs[j]).not.toBe(0); // raw log-softmax is never 0
+          expect(Math.abs(c.logprobs[j]! - ref)).toBeLessThan(1e-5);
+          checked++;
+        });
+      }
+      expect(checked).toBeGreaterThan(50);
+    });
+  }
+});
+
+describe('batch invariance: a sequence does not depend on what else is in the batch', () => {
+  for (const [name, make] of drafters) {
+    it(`${name} drafter, greedy and stochastic with per-sequence seeds`, async () => {
+      const probe = [req('x-greedy', PROMPTS[0]!, greedy(12)), req('x-sampled', PROMPTS[2]!, sampled(10, 42))];
+      const others = PROMPTS.map((p, i) => req(`o${i}`, p, sampled(LENGTHS[i]!, 7 + i)));
+      const alone = await runEngine(await make(), 3, probe, 1);
+      // Others first, the probes join mid-flight through continuous batching.
+      const mixed = await runEngine(await make(), 3, [...others.slice(0, 4), ...probe, ...others.slice(4)], 3);
+      for (const p of probe) {
+        const a = alone.byId.get(p.requestId)!;
+        const m = mixed.byId.get(p.requestId)!;
+        expect(m.tokenIds).toEqual(a.tokenIds);
+        m.logprobs.forEach((lp, j) => expect(Math.abs(lp - a.logprobs[j]!)).toBeLessThan(1e-5));
+      }
+    });
+  }
+});
+
+describe('counters', () => {
+  it('accepted ≤ proposed and per-position counts are non-increasing in the position', async () => {
+    const requests = PROMPTS.map((p, i) => req(`c${i}`, p, sampled(LENGTHS[i]!, i)));
+    const { counters, byId } = await runEngine(new ModelDrafter(draft), 4, requests, 3);
+    expect(counters.numDrafts).toBeGreaterThan(0);
+    expect(counters.numAcceptedTokens).toBeLessThanOrEqual(counters.numDraftTokens);
+    const perPos = counters.numAcceptedTokensPerPos;
+    expect(perPos).toHaveLength(4);
+    for (let i = 1; i < perPos.length; i++) expect(perPos[i]!).toBeLessThanOrEqual(perPos[i - 1]!);
+    expect(perPos.reduce((a, b) => a + b, 0)).toBe(counters.numAcceptedTokens);
+    // Per-sequence counters sum to the engine's.
+    const sum = [...byId.values()].reduce((s, c: CompletedSequence) => s + c.counters.numDraftTokens, 0);
+    expect(sum).toBe(counters.numDraftTokens);
+  });
+});
+
+describe('draft model vocabulary', () => {
+  it('refuses a draft model with another vocabulary before the first round, naming both sizes', async () => {
+    const other = await tinyDecoder(V + 3, 1);
+    const engine = new SpeculativeEngine({ target, drafter: new ModelDrafter(other), k: 2, maxBatchSize: 2 });
+    engine.add(req('v', [1, 2], greedy(3)));
+    await expect(engine.step()).rejects.toThrow(/vocab_size 15 but the target tiny-target has 12/);
+    await other.release();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Stochastic: the distribution of outputs equals plain sampling from the target.
+
+/** Wrong on purpose: after a rejection the replacement is drawn from p, not norm(max(0, p − q)). */
+const replacementFromP: AcceptanceRule = (input, chance) => {
+  const r = acceptStochastic(input, chance);
+  if (r.bonus) return r;
+  return { ...r, tokens: [...r.tokens.slice(0, -1), chance.categorical(input.p[r.accepted]!)] };
+};
+
+describe('stochastic speculative sampling matches the target distribution (chi-square)', () => {
+  const SV = 8;
+  const LEN = 3;
+  const N = 3000;
+  const prompt = [1, 3];
+  const sampling = (seed: number): SamplingParams => ({ temperature: 1, topK: 0, topP: 1, maxNewTokens: LEN, seed, stopTokenIds: [], stopStrings: [] });
+  let t8: Decoder;
+  let d8: Decoder;
+  let exact: Map<string, number>;
+
+  beforeAll(async () => {
+    ({ target: t8, draft: d8 } = await tinyTargetAndDraft({ vocab: SV, seed: 3, std: 0.6 }));
+    // Exact target probabilities of every 3-token continuation, from plain full-sequence forwards.
+    exact = new Map();
+    const walk = async (prefix: number[], prob: number) => {
+      if (prefix.length === LEN) {
+        exact.set(prefix.join(','), prob);
+        return;
+      }
+      const logits = await fullSequenceLogits(t8, [...prompt, ...prefix]);
+      const p = processedProbs(logits.subarray((prompt.length + prefix.length - 1) * SV), { temperature: 1 });
+      for (let v = 0; v < SV; v++) await walk([...prefix, v], prob * p[v]!);
+    };
+    await walk([], 1);
+  });
+  afterAll(async () => {
+    await t8.release();
+    await d8.release();
+  });
+
+  async function pValue(drafter: () => Drafter, rule?: AcceptanceRule): Promise<{ pValue: number; accepted: number }> {
+    const engine = new SpeculativeEngine({ target: t8, drafter: drafter(), k: 2, maxBatchSize: 600, ...(rule ? { rule } : {}) });
+    for (let s = 0; s < N; s++) engine.add(req(`n${s}`, prompt, sampling(s), 'dist'));
+    const done = await engine.runToCompletion();
+    const counts = new Map<string, number>();
+    for (const c of done) counts.set(c.tokenIds.join(','), (counts.get(c.tokenIds.join(',')) ?? 0) + 1);
+    const accepted = engine.counters.numAcceptedTokens;
+    await engine.dispose();
+    return { pValue: chiSquareTest(counts, exact).pValue, accepted };
+  }
+
+  /** A point-mass drafter: rollout reuse primed with a few fixed earlier rollouts. */
+  const pointMass = () => {
+    const reuse = new ReuseDrafter();
+    [[5, 1, 5], [0, 4, 4], [2, 2, 6]].forEach((tokenIds, i) => reuse.observe({
+      id: `e${i}`, type: 'RolloutCompleted', version: 1, runId: 'r', step: 0, source: 's', seq: i, time: 0,
+      data: { requestId: `e${i}`, promptId: 'dist', groupIndex: 0, tokenIds, logprobs: [-1, -1, -1], finishReason: 'length', weightsVersion: 0 },
+    }));
+    return reuse;
+  };
+
+  it('draft model (q from the draft): passes', async () => {
+    const r = await pValue(() => new ModelDrafter(d8));
+    expect(r.accepted).toBeGreaterThan(N / 2); // speculation really happened
+    expect(r.pValue).toBeGreaterThan(1e-3);
+  });
+  it('draft model with a deliberately wrong acceptance rule: fails the same test', async () => {
+    expect((await pValue(() => new ModelDrafter(d8), replacementFromP)).pValue).toBeLessThan(1e-6);
+  });
+  it('point-mass drafter (rollout reuse): passes', async () => {
+    const r = await pValue(pointMass);
+    expect(r.accepted).toBeGreaterThan(N / 10);
+    expect(r.pValue).toBeGreaterThan(1e-3);
+  });
+  it('point-mass drafter with a deliberately wrong acceptance rule: fails the same test', async () => {
+    expect((await pValue(pointMass, replacementFromP)).pValue).toBeLessThan(1e-6);
+  });
+});

@@ -1,0 +1,296 @@
+import type { FinishReason, SamplingParams } from '../../events/index.js';
+import type { Decoder } from '../runtime/Decoder.js';
+import { Xoshiro128 } from '../sampling/rng.js';
+import { acceptGreedy, acceptStochastic, type AcceptanceRule, type VerifyResult } from './acceptance.js';
+import { AdaptiveK } from './adaptiveK.js';
+import { uniformChance, type Chance } from './chance.js';
+import { emptyCounters, observeDraft, type SpecDecodeCounters } from './counters.js';
+import { argmaxOf, processedProbs, reportedLogprob } from './distributions.js';
+import type { Draft, DraftSequence, Drafter } from './drafter.js';
+import { KvBatch } from './kvBatch.js';
+
+/** One sequence to generate (the data of a `RolloutRequested`). */
+export interface EngineRequest {
+  readonly requestId: string;
+  readonly promptId: string;
+  readonly groupIndex: number;
+  readonly promptTokenIds: readonly number[];
+  readonly sampling: SamplingParams;
+}
+
+/** One verification round of one sequence (the data of a `DraftVerified`). */
+export interface RoundRecord {
+  readonly requestId: string;
+  readonly drafter: string;
+  readonly k: number;
+  readonly proposed: number;
+  readonly accepted: number;
+  readonly emitted: number;
+}
+
+/** A finished sequence (the data of a `RolloutCompleted`, less the weights version). */
+export interface CompletedSequence {
+  readonly requestId: string;
+  readonly promptId: string;
+  readonly groupIndex: number;
+  readonly tokenIds: number[];
+  readonly logprobs: number[];
+  readonly finishReason: FinishReason;
+  /** This sequence's own counters (the `stats` of `specstream generate --format json`). */
+  readonly counters: SpecDecodeCounters;
+}
+
+export interface EngineOptions {
+  readonly target: Decoder;
+  /** null: plain decoding (every round scores one position). */
+  readonly drafter: Drafter | null;
+  /** Draft length: a fixed k ≥ 0, or 'auto' (adaptive, 0 … kMax). */
+  readonly k: number | 'auto';
+  /** Upper bound of adaptive k (default 6). */
+  readonly kMax?: number;
+  /** Sequences verified together at most (continuous batching). */
+  readonly maxBatchSize: number;
+  /** Decodes generated ids to text, needed only for `stopStrings`. */
+  readonly decode?: (ids: readonly number[]) => string;
+  /** The stochastic acceptance rule (default: `acceptStochastic`); a test plugs in wrong ones. */
+  readonly rule?: AcceptanceRule;
+  /** Wall clock in seconds for the adaptive-k cost model (default `performance.now() / 1000`). */
+  readonly clock?: () => number;
+}
+
+interface Active {
+  readonly req: EngineRequest;
+  readonly tokens: number[];
+  readonly generated: number[];
+  readonly logprobs: number[];
+  readonly rng: Xoshiro128;
+  readonly chance: Chance;
+  readonly stopIds: ReadonlySet<number>;
+  counters: SpecDecodeCounters;
+  finish: FinishReason | null;
+}
+
+/** What one `step()` produced. */
+export interface StepResult {
+  readonly k: number;
+  readonly rounds: RoundRecord[];
+  readonly completed: CompletedSequence[];
+}
+
+/**
+ * Lossless speculative decoding with continuous batching on a target `Decoder`.
+ *
+ * One `step()`:
+ * 1. Admit waiting requests up to `maxBatchSize`: their prompts (all but the last token) are
+ *    prefilled in one forward pass over the new rows and joined to the running cache. Every
+ *    row keeps one "pending" token: verified, not yet in the target cache.
+ * 2. Choose k (fixed, or adaptive from measured acceptance and costs at this batch size). With
+ *    k ≥ 1 the drafter proposes up to k tokens per sequence (cut to what the sequence may still
+ *    emit).
+ * 3. One target forward over [pending, x₁ … x_k] per row (T = 1 + longest draft; shorter rows
+ *    padded and masked) gives p at the k+1 positions.
+ * 4. Per row: greedy (temperature 0) accepts while xᵢ = argmax; otherwise the stochastic rule
+ *    (REFERENCE.md) on processed p and q (or point masses). Every emitted token gets the logprob
+ *    a plain decode reports: processed distribution at temperature > 0, raw log-softmax at 0.
+ * 5. Rejected drafts leave the target cache by masking (0 in attention_mask), not copying;
+ *    stop tokens, stop strings and maxNewTokens cut the emitted tokens.
+ * 6. Counters: observe_draft(proposed, accepted) per row; finished rows leave the batch.
+ *
+ * @example
+ * const engine = new SpeculativeEngine({ target, drafter: new NgramDrafter(), k: 'auto', maxBatchSize: 8 });
+ * engine.add(request);
+ * while (!engine.idle) for (const c of (await engine.step()).completed) console.log(c.tokenIds);
+ */
+export class SpeculativeEngine {
+  private readonly waiting: EngineRequest[] = [];
+  private active: Active[] = [];
+  private readonly batch: KvBatch;
+  private readonly adaptive: AdaptiveK | null;
+  private readonly rule: AcceptanceRule;
+  private readonly clock: () => number;
+  private attached = false;
+  private countersTotal: SpecDecodeCounters = emptyCounters;
+
+  constructor(private readonly options: EngineOptions) {
+    const { k, maxBatchSize } = options;
+    if (k !== 'auto' && (!Number.isInteger(k) || k < 0)) throw new Error(`SpeculativeEngine: k must be an integer ≥ 0 or 'auto', received ${k}`);
+    if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
+      throw new Error(`SpeculativeEngine: maxBatchSize must be an integer ≥ 1, received ${maxBatchSize}`);
+    }
+    if (k !== 0 && options.drafter === null) throw new Error(`SpeculativeEngine: k = ${k} needs a drafter (use k = 0 for plain decoding)`);
+    this.batch = new KvBatch(options.target);
+    this.adaptive = k === 'auto' ? new AdaptiveK({ kMax: options.kMax ?? 6 }) : null;
+    this.rule = options.rule ?? acceptStochastic;
+    this.clock = options.clock ?? (() => performance.now() / 1000);
+  }
+
+  /** Queues a request; it joins the batch at the next step with a free row. */
+  add(req: EngineRequest): void {
+    if (req.promptTokenIds.length === 0) throw new Error(`request ${req.requestId}: promptTokenIds is empty (need at least one token)`);
+    const V = this.options.target.info.vocabSize;
+    const bad = req.promptTokenIds.find((t) => !Number.isInteger(t) || t < 0 || t >= V);
+    if (bad !== undefined) throw new Error(`request ${req.requestId}: prompt token ${bad} is outside the vocabulary [0, ${V}) of ${this.options.target.info.name}`);
+    if (req.sampling.stopStrings.length > 0 && !this.options.decode) {
+      throw new Error(`request ${req.requestId}: stopStrings need a tokenizer (EngineOptions.decode); the model ${this.options.target.info.name} has none`);
+    }
+    this.waiting.push(req);
+  }
+
+  /** No sequence running or waiting. */
+  get idle(): boolean {
+    return this.waiting.length === 0 && this.active.length === 0;
+  }
+
+  get running(): number {
+    return this.active.length;
+  }
+
+  /** This engine's counters since construction (monotonic). */
+  get counters(): SpecDecodeCounters {
+    return this.countersTotal;
+  }
+
+  /** One verification round over the running batch (admitting waiting requests first). */
+  async step(): Promise<StepResult> {
+    if (!this.attached) {
+      await this.options.drafter?.attach?.({ vocabSize: this.options.target.info.vocabSize, name: this.options.target.info.name });
+      this.attached = true;
+    }
+    await this.admit();
+    if (this.active.length === 0) return { k: 0, rounds: [], completed: [] };
+    const k = this.adaptive ? this.adaptive.choose(this.active.length) : (this.options.k as number);
+    const t0 = this.clock();
+    const drafts = k > 0 ? await this.propose(k) : this.active.map((): Draft => ({ tokens: [], q: null }));
+    const t1 = this.clock();
+    const out = await this.batch.append(this.active.map((a, b) => [a.tokens[a.tokens.length - 1]!, ...drafts[b]!.tokens]));
+    const rounds: RoundRecord[] = [];
+    this.active.forEach((a, b) => rounds.push(this.verifyRow(a, b, drafts[b]!, k, out.logits, out.tokensPerRow, out.vocabSize)));
+    const t2 = this.clock();
+    this.adaptive?.observeRound({ batchSize: this.active.length, k, tokensPerRow: out.tokensPerRow, verifySeconds: t2 - t1, draftSeconds: t1 - t0 });
+    return { k, rounds, completed: await this.retire() };
+  }
+
+  /** Runs every queued request to completion; returns them in completion order. */
+  async runToCompletion(): Promise<CompletedSequence[]> {
+    const done: CompletedSequence[] = [];
+    while (!this.idle) done.push(...(await this.step()).completed);
+    return done;
+  }
+
+  /** Frees the caches (the decoders themselves belong to the caller). */
+  async dispose(): Promise<void> {
+    this.batch.dispose();
+    await this.options.drafter?.dispose?.();
+  }
+
+  private async admit(): Promise<void> {
+    const joiners: Active[] = [];
+    while (this.waiting.length > 0 && this.active.length + joiners.length < this.options.maxBatchSize) {
+      const req = this.waiting.shift()!;
+      const rng = new Xoshiro128(req.sampling.seed);
+      joiners.push({
+        req,
+        tokens: [...req.promptTokenIds],
+        generated: [],
+        logprobs: [],
+        rng,
+        chance: uniformChance(rng),
+        stopIds: new Set([...this.options.target.info.eosTokenIds, ...req.sampling.stopTokenIds]),
+        counters: emptyCounters,
+        finish: null,
+      });
+    }
+    if (joiners.length === 0) return;
+    await this.batch.admit(joiners.map((j) => ({ id: j.req.requestId, tokens: j.tokens.slice(0, -1) })));
+    this.active.push(...joiners);
+  }
+
+  private async propose(k: number): Promise<Draft[]> {
+    const seqs: DraftSequence[] = this.active.map((a) => ({
+      id: a.req.requestId,
+      promptId: a.req.promptId,
+      groupIndex: a.req.groupIndex,
+      tokens: a.tokens,
+      promptLength: a.req.promptTokenIds.length,
+      sampling: a.req.sampling,
+      rng: a.rng,
+    }));
+    const drafts = await this.options.drafter!.propose(seqs, k);
+    if (drafts.length !== seqs.length) {
+      throw new Error(`drafter "${this.options.drafter!.name}" returned ${drafts.length} drafts for ${seqs.length} sequences`);
+    }
+    const V = this.options.target.info.vocabSize;
+    return drafts.map((d, b) => {
+      const a = this.active[b]!;
+      const bad = d.tokens.find((t) => !Number.isInteger(t) || t < 0 || t >= V);
+      if (bad !== undefined) throw new Error(`drafter "${this.options.drafter!.name}" proposed token ${bad}, outside the target vocabulary [0, ${V})`);
+      if (d.q !== null && d.q.length < d.tokens.length) {
+        throw new Error(`drafter "${this.options.drafter!.name}" returned ${d.q.length} q rows for ${d.tokens.length} tokens`);
+      }
+      // At most k, and at most one less than the tokens the sequence may still emit (the
+      // target always adds one): drafts past maxNewTokens would be thrown away anyway.
+      const room = Math.max(0, a.req.sampling.maxNewTokens - a.generated.length - 1);
+      const n = Math.min(k, room, d.tokens.length);
+      return n === d.tokens.length ? d : { tokens: d.tokens.slice(0, n), q: d.q ? d.q.slice(0, n) : null };
+    });
+  }
+
+  private verifyRow(a: Active, b: number, draft: Draft, k: number, logits: Float32Array, T: number, V: number): RoundRecord {
+    const n = draft.tokens.length;
+    const row = (j: number) => logits.subarray((b * T + j) * V, (b * T + j + 1) * V);
+    const s = a.req.sampling;
+    let result: VerifyResult;
+    let probs: Float64Array[] | null = null;
+    if (s.temperature === 0) {
+      result = acceptGreedy(draft.tokens, Array.from({ length: n + 1 }, (_, j) => argmaxOf(row(j))));
+    } else {
+      probs = Array.from({ length: n + 1 }, (_, j) => processedProbs(row(j), s));
+      result = this.rule({ draft: draft.tokens, p: probs, q: draft.q }, a.chance);
+    }
+    // Cut at a stop condition or the length budget; position j's logprob comes from row j.
+    let emitted = 0;
+    for (const token of result.tokens) {
+      const j = emitted;
+      a.tokens.push(token);
+      a.generated.push(token);
+      a.logprobs.push(probs ? Math.log(probs[j]![token]!) : reportedLogprob(row(j), token, s));
+      emitted++;
+      if (a.stopIds.has(token)) a.finish = 'stop';
+      else if (s.stopStrings.length > 0 && this.hitsStopString(a)) a.finish = 'stop_string';
+      else if (a.generated.length >= s.maxNewTokens) a.finish = 'length';
+      if (a.finish) break;
+    }
+    // Cache: the pending token and the accepted drafts are valid; the rest is masked out.
+    // Valid: every verified token but the new pending one (the last emitted): the old pending
+    // token and the drafts that were emitted, i.e. a prefix of what this round appended.
+    this.batch.truncate(b, a.tokens.length - 1);
+    const accepted = Math.min(result.accepted, emitted);
+    a.counters = observeDraft(a.counters, n, result.accepted, k);
+    this.countersTotal = observeDraft(this.countersTotal, n, result.accepted, k);
+    this.adaptive?.observeAcceptance(k, result.accepted);
+    this.options.drafter?.verified?.(a.req.requestId, { accepted, emitted: a.generated.slice(-emitted) });
+    return { requestId: a.req.requestId, drafter: this.options.drafter?.name ?? 'none', k, proposed: n, accepted: result.accepted, emitted };
+  }
+
+  private hitsStopString(a: Active): boolean {
+    const text = this.options.decode!(a.generated);
+    return a.req.sampling.stopStrings.some((stop) => text.includes(stop));
+  }
+
+  private async retire(): Promise<CompletedSequence[]> {
+    const done = this.active.filter((a) => a.finish !== null);
+    if (done.length === 0) return [];
+    this.active = this.active.filter((a) => a.finish === null);
+    await this.batch.retain(this.active.map((a) => a.req.requestId));
+    for (const a of done) await this.options.drafter?.release?.(a.req.requestId);
+    return done.map((a) => ({
+      requestId: a.req.requestId,
+      promptId: a.req.promptId,
+      groupIndex: a.req.groupIndex,
+      tokenIds: a.generated,
+      logprobs: a.logprobs,
+      finishReason: a.finish!,
+      counters: a.counters,
+    }));
+  }
+}

@@ -1,0 +1,93 @@
+import type { Decoder } from '../runtime/Decoder.js';
+import { uniformChance } from './chance.js';
+import { argmaxOf, processedProbs } from './distributions.js';
+import type { Draft, DraftSequence, Drafter } from './drafter.js';
+import { KvBatch } from './kvBatch.js';
+
+/**
+ * Draft-model drafter: a smaller decoder with the target's tokenizer proposes k tokens by
+ * sampling autoregressively under the same sampling settings, with its own KV cache.
+ *
+ * The cache follows the verified sequence without being told what was rejected:
+ * 1. Rows line up with the sequences by id; new sequences are prefilled (all tokens but the
+ *    last) in one forward pass over the new rows.
+ * 2. For each row, the cache keeps the longest common prefix of the tokens it holds and the
+ *    verified sequence (capped so that at least the last token is fed again); everything after
+ *    it — rejected drafts — is masked out, never copied.
+ * 3. One forward over the uncached tail (usually the accepted drafts and the target's token)
+ *    gives q₁; then k − 1 single-token forwards give q₂ … q_k. At temperature 0 the draft is the
+ *    argmax (greedy verification needs no q); otherwise xᵢ ~ qᵢ, drawn from the sequence's own
+ *    RNG, and qᵢ (processed like the target's p) goes to the acceptance rule.
+ *
+ * @example
+ * const drafter = new ModelDrafter(await OrtDecoder.load('models/tiny-draft'));
+ * const engine = new SpeculativeEngine({ target, drafter, k: 4, maxBatchSize: 8 });
+ */
+export class ModelDrafter implements Drafter {
+  readonly name = 'model';
+  private readonly batch: KvBatch;
+
+  constructor(private readonly draft: Decoder) {
+    this.batch = new KvBatch(draft);
+  }
+
+  attach(target: { readonly vocabSize: number; readonly name: string }): void {
+    const V = this.draft.info.vocabSize;
+    if (V !== target.vocabSize) {
+      throw new Error(
+        `draft model ${this.draft.info.name} has vocab_size ${V} but the target ${target.name} has ${target.vocabSize}: a draft model must share the target's tokenizer and vocabulary`,
+      );
+    }
+  }
+
+  async propose(sequences: readonly DraftSequence[], k: number): Promise<Draft[]> {
+    if (k < 1 || sequences.length === 0) return sequences.map(() => ({ tokens: [], q: null }));
+    // 1. Line rows up with the sequences (drop rows whose sequence left, prefill new ones).
+    const wanted = new Set(sequences.map((s) => s.id));
+    await this.batch.retain(this.batch.ids.filter((id) => wanted.has(id)));
+    const known = new Set(this.batch.ids);
+    const fresh = sequences.filter((s) => !known.has(s.id));
+    await this.batch.admit(fresh.map((s) => ({ id: s.id, tokens: s.tokens.slice(0, -1) })));
+    const rowOf = new Map(this.batch.ids.map((id, i) => [id, i]));
+    const byRow = this.batch.ids.map(() => undefined as DraftSequence | undefined);
+    for (const s of sequences) byRow[rowOf.get(s.id)!] = s;
+    // 2. Roll every row back to its common prefix with the verified sequence.
+    const tails = byRow.map((s, b) => {
+      const cached = this.batch.cachedTokens(b);
+      const limit = Math.min(cached.length, s!.tokens.length - 1);
+      let L = 0;
+      while (L < limit && cached[L] === s!.tokens[L]) L++;
+      this.batch.truncate(b, L);
+      return s!.tokens.slice(L);
+    });
+    // 3. Catch up, then draft k tokens.
+    const tokens: number[][] = byRow.map(() => []);
+    const qs: Float64Array[][] = byRow.map(() => []);
+    let inputs: number[][] = tails;
+    for (let i = 0; i < k; i++) {
+      const { logits, tokensPerRow: T, vocabSize: V } = await this.batch.append(inputs);
+      inputs = byRow.map((s, b) => {
+        const j = inputs[b]!.length - 1;
+        const row = logits.subarray((b * T + j) * V, (b * T + j + 1) * V);
+        let x: number;
+        if (s!.sampling.temperature === 0) {
+          x = argmaxOf(row);
+        } else {
+          const q = processedProbs(row, s!.sampling);
+          x = uniformChance(s!.rng).categorical(q);
+          qs[b]!.push(q);
+        }
+        tokens[b]!.push(x);
+        return [x];
+      });
+    }
+    return sequences.map((s) => {
+      const b = rowOf.get(s.id)!;
+      return { tokens: tokens[b]!, q: s.sampling.temperature === 0 ? null : qs[b]! };
+    });
+  }
+
+  async dispose(): Promise<void> {
+    this.batch.dispose();
+  }
+}

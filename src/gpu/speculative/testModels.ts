@@ -1,0 +1,62 @@
+import { parseConfig, type LlamaConfig } from '../model/config.js';
+import { randomWeights } from '../model/llamaWeights.js';
+import type { Decoder } from '../runtime/Decoder.js';
+import { loadDecoder } from '../runtime/loadDecoder.js';
+import { Xoshiro128 } from '../sampling/rng.js';
+import type { F32Tensor } from '../weights/tensor.js';
+import { truncatedDraft } from './truncatedDraft.js';
+
+/**
+ * A tiny random target and a draft cut from its first layer, as real ONNX Runtime decoders
+ * (built by the model builder), for the speculative-decoding tests. `std` sets how peaked the
+ * distributions are (larger = more peaked, so sampling tests have power and greedy has no
+ * near-ties).
+ */
+export async function tinyTargetAndDraft(opts: { vocab: number; seed: number; std?: number; layers?: number; eos?: number }): Promise<{
+  target: Decoder;
+  draft: Decoder;
+  config: LlamaConfig;
+}> {
+  const config = parseConfig(
+    {
+      hidden_size: 16,
+      num_hidden_layers: opts.layers ?? 2,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      head_dim: 8,
+      intermediate_size: 32,
+      vocab_size: opts.vocab,
+      tie_word_embeddings: false,
+      ...(opts.eos !== undefined ? { eos_token_id: opts.eos } : {}),
+    },
+    'tinyTargetAndDraft',
+  );
+  const weights = randomWeights(config, new Xoshiro128(opts.seed), { std: opts.std ?? 0.5 });
+  const target = await loadDecoder({ config, weights, name: 'tiny-target' });
+  const cut = truncatedDraft(config, weights, 1);
+  const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'tiny-draft' });
+  return { target, draft, config };
+}
+
+/** A tiny random decoder with its own vocabulary size (for the mismatch error). */
+export async function tinyDecoder(vocab: number, seed: number): Promise<Decoder> {
+  const config = parseConfig(
+    { hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 1, head_dim: 8, intermediate_size: 16, vocab_size: vocab },
+    'tinyDecoder',
+  );
+  const weights: Map<string, F32Tensor> = randomWeights(config, new Xoshiro128(seed), { std: 0.3 });
+  return loadDecoder({ config, weights, name: `tiny-vocab-${vocab}` });
+}
+
+/**
+ * Logits of every position of `tokens` from one plain forward pass over the whole sequence (no
+ * cache reuse, no masking): the reference speculative decoding must reproduce. [n, V] row-major.
+ */
+export async function fullSequenceLogits(decoder: Decoder, tokens: readonly number[]): Promise<Float32Array> {
+  const out = await decoder.forward(
+    { inputIds: [tokens], positionIds: [tokens.map((_, i) => i)], attentionMask: [tokens.map(() => 1)] },
+    decoder.emptyCache(1),
+  );
+  out.cache.dispose();
+  return out.logits;
+}
