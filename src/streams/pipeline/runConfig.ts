@@ -28,6 +28,8 @@ export const runConfigSchema = z
         topK: z.number().int().nonnegative().default(0),
         topP: z.number().gt(0).lte(1).default(1),
         maxNewTokens: z.number().int().positive().default(8),
+        /** Longest prompt (in tokens) the train-step graph is built for. */
+        maxPromptTokens: z.number().int().positive().default(24),
       })
       .strict()
       .prefault({}),
@@ -67,12 +69,15 @@ export const runConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** Save the policy (safetensors + config.json) every N steps and after the last; 0 = last only. */
+    checkpointEvery: z.number().int().nonnegative().default(0),
     log: z
       .discriminatedUnion('kind', [
         z.object({
           kind: z.literal('file'),
           dir: z.string().min(1).default('runs'),
-          durability: z.enum(['batch', 'interval', 'never']).default('batch'),
+          /** fsync policy: "batch", "never" or "<N>ms" (docs/event-log.md). */
+          durability: z.string().regex(/^(batch|never|[1-9]\d*ms)$/, 'expected "batch", "never" or "<N>ms"').default('100ms'),
         }).strict(),
         z.object({
           kind: z.literal('kafka'),
@@ -80,7 +85,7 @@ export const runConfigSchema = z
           topicPrefix: z.string().min(1).default('specstream'),
         }).strict(),
       ])
-      .default({ kind: 'file', dir: 'runs', durability: 'batch' }),
+      .default({ kind: 'file', dir: 'runs', durability: '100ms' }),
   })
   .strict();
 

@@ -7,7 +7,7 @@ describe('run config', () => {
     expect(c.groupSize).toBe(4);
     expect(c.speculative.drafter).toBe('model');
     expect(c.grpo.klType).toBe('k3');
-    expect(c.log).toEqual({ kind: 'file', dir: 'runs', durability: 'batch' });
+    expect(c.log).toEqual({ kind: 'file', dir: 'runs', durability: '100ms' });
     expect(c.model.device).toBe('cpu');
   });
 
