@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerTrain } from './train.js';
+import { registerWarmup } from './warmup.js';
 import { registerReplay } from './replay.js';
 import { registerLog } from './log.js';
 import { registerTrainCheck } from './trainCheck.js';
+import { registerGenerate } from './generate.js';
 
 /** Every sub-command registers itself on the program. Add one line per command file. */
-export const commands: ReadonlyArray<(program: Command) => void> = [registerTrain, registerBench, registerReplay, registerLog, registerTrainCheck];
+export const commands: ReadonlyArray<(program: Command) => void> = [registerTrain, registerWarmup, registerBench, registerReplay, registerLog, registerTrainCheck, registerGenerate];
