@@ -12,6 +12,31 @@ import { Trainer } from '../../gpu/train/Trainer.js';
 import type { TrainBatch } from '../../gpu/train/batch.js';
 import { rebuildSession } from '../../gpu/train/refit.js';
 import type { Benchmark } from './index.js';
+import * as ort from 'onnxruntime-node';
+import type { LlamaConfig } from '../../gpu/model/config.js';
+import { buildLlamaModel, pastName } from '../../gpu/model/llamaGraph.js';
+import { CheckedSession } from '../../gpu/runtime/session.js';
+
+/** Median time of a one-token decode step with 16 (zero) past slots; `extra` adds feeds (weights). */
+async function decodeMs(s: CheckedSession, c: LlamaConfig, extra: Record<string, ort.Tensor>): Promise<number> {
+  const P = 16;
+  const feeds: Record<string, ort.Tensor> = {
+    ...extra,
+    input_ids: new ort.Tensor('int64', BigInt64Array.from([5n]), [1, 1]),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(P + 1).fill(1n), [1, P + 1]),
+    position_ids: new ort.Tensor('int64', BigInt64Array.from([BigInt(P)]), [1, 1]),
+  };
+  for (let l = 0; l < c.numLayers; l++) {
+    for (const kv of ['key', 'value'] as const) feeds[pastName(l, kv)] = new ort.Tensor('float32', new Float32Array(c.numKvHeads * P * c.headDim), [1, c.numKvHeads, P, c.headDim]);
+  }
+  const times: number[] = [];
+  for (let k = 0; k < 7; k++) {
+    const t = performance.now();
+    await s.run(feeds);
+    times.push(performance.now() - t);
+  }
+  return times.sort((a, b) => a - b)[3]!;
+}
 
 /** ~100M parameters: 8 layers, hidden 768, GQA 12/4 heads, SwiGLU 2048, vocab 32000, untied head. */
 const MODEL_100M = {
@@ -73,7 +98,13 @@ export const trainBenchmark: Benchmark = {
     const t1 = performance.now();
     const session = await rebuildSession(config, trainer.weights, device, { version: trainer.weightsVersion });
     const refitMs = performance.now() - t1;
+    // the alternative refit: weights as inputs of the generation graph (free refit, fed every run)
+    const asInputs = await CheckedSession.create(buildLlamaModel(config, { weightsAs: 'inputs', kvCache: true }), { device, source: 'weights-as-inputs decoder' });
+    const weightFeeds = Object.fromEntries([...trainer.weights].map(([n, t]) => [n, new ort.Tensor('float32', t.data, t.dims)]));
+    const decodeInit = await decodeMs(session, config, {});
+    const decodeInputs = await decodeMs(asInputs, config, weightFeeds);
     await session.release();
+    await asInputs.release();
 
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const stepMs = median(grad) + median(opt);
@@ -89,6 +120,8 @@ export const trainBenchmark: Benchmark = {
       stepMs: Math.round(stepMs),
       tokensPerSecond: Math.round((tokens / stepMs) * 1000),
       refitMs: Math.round(refitMs),
+      decodeMsWeightsAsInitializers: Number(decodeInit.toFixed(2)),
+      decodeMsWeightsAsInputs: Number(decodeInputs.toFixed(2)),
       stepsTimed: steps,
     };
     process.stdout.write(
@@ -97,6 +130,7 @@ export const trainBenchmark: Benchmark = {
         `  forward+backward (ORT ${device}) median ${result.gradientsMsMedian} ms, AdamW (TypeScript) median ${result.adamwMsMedian} ms`,
         `  step ${result.stepMs} ms → ${result.tokensPerSecond} tokens/s (${tokens} loss tokens per step)`,
         `  refit: generation session rebuilt from in-memory bytes in ${result.refitMs} ms`,
+        `  one decode step (B=1, 16 past slots): weights as initializers ${result.decodeMsWeightsAsInitializers} ms, as inputs ${result.decodeMsWeightsAsInputs} ms`,
         '',
       ].join('\n'),
     );

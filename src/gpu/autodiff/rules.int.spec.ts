@@ -7,6 +7,7 @@ import type { Rng } from '../sampling/rng.js';
 import { fdCheck } from './fdcheck.js';
 import { inferShapes, numel } from './shapes.js';
 import { RULES } from './rules.js';
+import { gradient } from './gradient.js';
 
 /**
  * Every gradient rule against central finite differences in float64 on ORT's CPU provider.
@@ -120,6 +121,14 @@ describe('gradient rules vs central finite differences (float64, ORT CPU)', () =
   it('covers every rule in RULES', () => {
     const covered = new Set(CASES.flatMap((c) => c.ops));
     expect(Object.keys(RULES).filter((op) => !covered.has(op))).toEqual([]);
+  });
+
+  it('an op without a rule on the loss path is an error naming the node', () => {
+    const g = new GraphBuilder('norule');
+    const x = g.input('x', 'float64', [3]);
+    const y = g.op('Erf', [x], {}, { name: 'my_erf' })[0]!;
+    g.output(g.op1('ReduceSum', [y], { keepdims: attr.int(0) }), 'float64', [], 'loss');
+    expect(() => gradient(g.build(), { loss: 'loss', wrt: ['x'] })).toThrow(/no gradient rule for Erf \(node my_erf\)/);
   });
 
   it('a wrong rule is caught: the check can fail', async () => {

@@ -57,8 +57,8 @@ const LOSSES: [string, LossOptions, number][] = [
 ];
 
 describe('train-step graph vs float64 TypeScript reference', () => {
-  LOSSES.forEach(([name, loss, temperature], k) => {
-    it(name, async () => {
+  LOSSES.flatMap((l) => [0, 1].map((seed) => [l, seed] as const)).forEach(([[name, loss, temperature], seed], k) => {
+    it(`${name} (seed ${seed})`, async () => {
       const rng = new Xoshiro128(77 + k);
       const c = randomTinyConfig(rng);
       const weights = randomWeights(c, rng, { std: 0.3, normJitter: 0.2 });
