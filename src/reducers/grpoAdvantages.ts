@@ -19,6 +19,9 @@ function meanStd(xs: readonly number[]): { mean: number; std: number } {
   for (const x of xs) sum += x;
   const mean = sum / n;
   if (n < 2) return { mean, std: 0 };
+  // Equal values have no spread. Computed, their std is rounding noise (e.g. 1e-16 for three
+  // 0.8s, whose float mean is not 0.8), and dividing by noise + 1e-6 would blow the advantage up.
+  if (xs.every((x) => x === xs[0])) return { mean: xs[0]!, std: 0 };
   let ss = 0;
   for (const x of xs) ss += (x - mean) * (x - mean);
   return { mean, std: Math.sqrt(ss / (n - 1)) };

@@ -53,3 +53,15 @@ describe('GRPO advantages (REFERENCE.md)', () => {
     expect(() => groupAdvantages([ev[0]!, other])).toThrow(/prompt other, the group is prompt p/);
   });
 });
+
+describe('computeGroupAdvantages with equal rewards that are not exact binary fractions', () => {
+  it('treats an all-equal baseline set as std 0 instead of dividing by rounding noise', () => {
+    // mean([0.8, 0.8, 0.8]) is 0.8000000000000002 in floats: the computed std is ~1e-16, not 0
+    const adv = computeGroupAdvantages(
+      [0.8, 0.8, 0.8, 0.4].map((reward) => ({ reward, valid: true })),
+      { baseline: 'leave-one-out', normalize: true },
+    );
+    expect(adv[3]).toBeCloseTo(-0.4, 12);
+    for (const a of adv) expect(Math.abs(a)).toBeLessThan(10);
+  });
+});

@@ -214,7 +214,7 @@ export async function runGrpo(options: GrpoRunOptions): Promise<GrpoRunResult> {
           speculativeDecode({
             target: policy,
             drafter,
-            k: config.speculative.k,
+            k: drafter ? config.speculative.k : 0,
             kMax: config.speculative.kMax,
             maxBatchSize: config.speculative.maxBatch,
             events: generator,
