@@ -16,7 +16,8 @@ import type { LlamaConfig } from '../model/config.js';
 import { buildLlamaModel } from '../model/llamaGraph.js';
 import type { WeightMap } from '../weights/tensor.js';
 import { CheckedSession } from '../runtime/session.js';
-import type { Device } from '../runtime/Decoder.js';
+import type { Decoder, Device } from '../runtime/Decoder.js';
+import { loadDecoder } from '../runtime/loadDecoder.js';
 
 /** The generation model (KV-cache decoder, weights as initializers) for `weights`, as ONNX bytes in memory. */
 export function generationModelBytes(config: LlamaConfig, weights: WeightMap): Uint8Array {
@@ -38,4 +39,20 @@ export async function rebuildSession(
     ...(opts.gpuOutputs ? { gpuOutputs: opts.gpuOutputs } : {}),
     source: `generation model refit (weights version ${opts.version ?? '?'})`,
   });
+}
+
+/**
+ * Refits a generation `Decoder` (policy or draft): opens a new decoder over the new weights
+ * (graph + weights serialised in memory, no disk), then releases `previous`. The weights are
+ * copied into the new session, so later optimiser steps do not leak into it. The caller swaps
+ * the returned decoder in between rollouts (caches of the old decoder are not reusable).
+ */
+export async function refitDecoder(
+  previous: Decoder | undefined,
+  model: { readonly config: LlamaConfig; readonly weights: WeightMap; readonly name?: string },
+  device: Device,
+): Promise<Decoder> {
+  const next = await loadDecoder({ config: model.config, weights: model.weights, name: model.name ?? 'refit' }, { device });
+  await previous?.release();
+  return next;
 }

@@ -2,15 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { parseConfig } from '../model/config.js';
-import type { LlamaConfig } from '../model/config.js';
 import { randomWeights } from '../model/llamaWeights.js';
-import { pastName } from '../model/llamaGraph.js';
 import { Xoshiro128 } from '../sampling/rng.js';
-import type { CheckedSession } from '../runtime/session.js';
+import type { Decoder } from '../runtime/Decoder.js';
 import { Trainer } from './Trainer.js';
-import { rebuildSession } from './refit.js';
+import { refitDecoder } from './refit.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 
 const config = parseConfig({
@@ -18,23 +15,21 @@ const config = parseConfig({
   intermediate_size: 32, vocab_size: 32, rms_norm_eps: 1e-6, eos_token_id: 2,
 });
 
-/** Greedy continuation of `prompt` by full re-evaluation (empty KV cache each call). */
-async function greedy(s: CheckedSession, c: LlamaConfig, prompt: number[], n: number): Promise<number[]> {
+/** Greedy continuation of `prompt` through the Decoder API (KV cache, one token per call). */
+async function greedy(d: Decoder, prompt: number[], n: number): Promise<number[]> {
   const ids = [...prompt];
+  let cache = d.emptyCache(1);
+  let input = { inputIds: [prompt], positionIds: [prompt.map((_, i) => i)], attentionMask: [prompt.map(() => 1)] };
   for (let k = 0; k < n; k++) {
-    const T = ids.length;
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, T]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(T).fill(1n), [1, T]),
-      position_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, T]),
-    };
-    for (let l = 0; l < c.numLayers; l++) {
-      for (const kv of ['key', 'value'] as const) feeds[pastName(l, kv)] = new ort.Tensor('float32', new Float32Array(0), [1, c.numKvHeads, 0, c.headDim]);
-    }
-    const logits = (await s.run(feeds))['logits']!.data as Float32Array;
-    const last = logits.subarray((T - 1) * c.vocabSize, T * c.vocabSize);
-    ids.push(last.indexOf(Math.max(...last)));
+    const out = await d.forward(input, cache);
+    cache = out.cache;
+    const [, T, V] = out.dims;
+    const last = Array.from(out.logits.subarray((T - 1) * V, T * V));
+    const next = last.indexOf(Math.max(...last));
+    ids.push(next);
+    input = { inputIds: [[next]], positionIds: [[ids.length - 1]], attentionMask: [ids.map(() => 1)] };
   }
+  cache.dispose();
   return ids.slice(prompt.length);
 }
 
@@ -42,9 +37,8 @@ describe('Trainer (cpu)', () => {
   it('lowers the loss, and after a refit generation follows the trained sequence', async () => {
     const weights = randomWeights(config, new Xoshiro128(5));
     const target = [1, 7, 19, 4, 25, 11, 30, 9];
-    const before = await rebuildSession(config, weights, 'cpu', { version: 0 });
-    const generatedBefore = await greedy(before, config, [1], 7);
-    await before.release();
+    let decoder = await refitDecoder(undefined, { config, weights, name: 'policy v0' }, 'cpu');
+    const generatedBefore = await greedy(decoder, [1], 7);
 
     const trainer = await Trainer.create({
       config, weights, batch: 1, seqLen: target.length, loss: { kind: 'ce' },
@@ -64,9 +58,9 @@ describe('Trainer (cpu)', () => {
     // the trainer copied its weights: the caller's map is untouched
     expect(trainer.weights.get('model.norm.weight')!.data).not.toBe(weights.get('model.norm.weight')!.data);
 
-    const after = await rebuildSession(config, trainer.weights, 'cpu', { version: trainer.weightsVersion });
-    const generatedAfter = await greedy(after, config, [1], 7);
-    await after.release();
+    decoder = await refitDecoder(decoder, { config, weights: trainer.weights, name: 'policy v40' }, 'cpu');
+    const generatedAfter = await greedy(decoder, [1], 7);
+    await decoder.release();
     expect(generatedAfter).toEqual(target.slice(1));
     expect(generatedBefore).not.toEqual(target.slice(1));
     await trainer.release();
