@@ -17,6 +17,8 @@ import type { AdamWOptions } from './adamw.js';
 import { AdamW, clipCoefficient, globalNorm } from './adamw.js';
 import type { LrSchedule } from './schedule.js';
 import { learningRate } from './schedule.js';
+import type { OptimizerCheckpoint } from './checkpoint.js';
+import { loadOptimizerState, saveCheckpoint } from './checkpoint.js';
 
 export type TrainDevice = 'cpu' | 'webgpu';
 
@@ -140,6 +142,22 @@ export class Trainer {
       metrics: { ...diagnostics, grad_clip_coef: scale },
       timings: { gradientsMs: t1 - t0, optimizerMs: t2 - t1 },
     };
+  }
+
+  /** Writes weights + config.json + optimizer state to `dir` (see checkpoint.ts). */
+  async save(dir: string): Promise<void> {
+    const s = this.optimizer.state();
+    await saveCheckpoint(dir, this.opts.config, this.params, { step: s.step, weightsVersion: this.version, m: s.m, v: s.v });
+  }
+
+  /**
+   * Resumes optimizer state and weights version from a checkpoint directory written by `save`
+   * (create the trainer with that checkpoint's weights).
+   */
+  async resume(dir: string): Promise<void> {
+    const s: OptimizerCheckpoint = await loadOptimizerState(dir);
+    this.optimizer.restore(s);
+    this.version = s.weightsVersion;
   }
 
   async release(): Promise<void> {

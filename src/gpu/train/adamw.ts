@@ -94,6 +94,15 @@ export class AdamW {
     }
   }
 
+  /** Restores state saved by `state()` (a resumed run continues bit for bit). */
+  restore(s: { step: number; m: ReadonlyMap<string, Float32Array>; v: ReadonlyMap<string, Float32Array> }): void {
+    this.step = s.step;
+    this.m.clear();
+    this.v.clear();
+    for (const [k, a] of s.m) this.m.set(k, Float32Array.from(a));
+    for (const [k, a] of s.v) this.v.set(k, Float32Array.from(a));
+  }
+
   /** Optimizer state for checkpoints (moments by parameter name). */
   state(): { step: number; m: ReadonlyMap<string, Float32Array>; v: ReadonlyMap<string, Float32Array> } {
     return { step: this.step, m: this.m, v: this.v };

@@ -59,3 +59,25 @@ export async function loadCheckpoint(dir: string): Promise<{ config: LlamaConfig
   checkWeights(config, weights, join(dir, 'model.safetensors'));
   return { config, weights };
 }
+
+/** Reads `optimizer.safetensors` + `trainer_state.json` written by `saveCheckpoint` with optimizer state. */
+export async function loadOptimizerState(dir: string): Promise<OptimizerCheckpoint> {
+  const statePath = join(dir, 'trainer_state.json');
+  let state: { step?: unknown; weightsVersion?: unknown };
+  try {
+    state = JSON.parse(await readFile(statePath, 'utf8')) as typeof state;
+  } catch (err) {
+    throw new Error(`${statePath}: cannot read the trainer state: ${(err as Error).message}`);
+  }
+  if (!Number.isInteger(state.step) || !Number.isInteger(state.weightsVersion)) {
+    throw new Error(`${statePath}: expected integer "step" and "weightsVersion"; got ${JSON.stringify(state)}`);
+  }
+  const tensors = await readSafetensors(join(dir, 'optimizer.safetensors'));
+  const m = new Map<string, Float32Array>();
+  const v = new Map<string, Float32Array>();
+  for (const [k, t] of tensors) {
+    if (k.startsWith('m.')) m.set(k.slice(2), t.data);
+    else if (k.startsWith('v.')) v.set(k.slice(2), t.data);
+  }
+  return { step: state.step as number, weightsVersion: state.weightsVersion as number, m, v };
+}

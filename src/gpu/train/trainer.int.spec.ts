@@ -66,6 +66,32 @@ describe('Trainer (cpu)', () => {
     await trainer.release();
   });
 
+  it('a run resumed from a checkpoint (weights + AdamW state) continues bit for bit', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'specstream-resume-'));
+    try {
+      const opts = {
+        config, weights: randomWeights(config, new Xoshiro128(6)), batch: 2, seqLen: 6,
+        loss: { kind: 'ce' as const }, schedule: { kind: 'constant' as const, lr: 0.01 }, maxGradNorm: 0.5,
+      };
+      const batch = { inputIds: [[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]], lossMask: [[0, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1]] };
+      const a = await Trainer.create(opts);
+      for (let k = 0; k < 3; k++) await a.trainStep(batch);
+      await a.save(dir);
+      const ra = await a.trainStep(batch);
+      const { weights } = await loadCheckpoint(dir);
+      const b = await Trainer.create({ ...opts, weights });
+      await b.resume(dir);
+      const rb = await b.trainStep(batch);
+      expect(rb.loss).toBe(ra.loss);
+      expect(rb.weightsVersion).toBe(4);
+      for (const [name, t] of a.weights) expect(b.weights.get(name)!.data).toEqual(t.data);
+      await a.release();
+      await b.release();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('checkpoints round-trip bit-exact (safetensors + config.json, Hugging Face names)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'specstream-ckpt-'));
     try {
