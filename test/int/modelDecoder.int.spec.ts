@@ -151,6 +151,24 @@ describe(`Decoder on ${testDevice} vs float64 reference (seed ${seed}; rerun wit
     await dec.release();
   });
 
+  it('numLogitsToKeep returns the last positions only, with and without the graph input', async () => {
+    const rng = new Xoshiro128(seed, 7);
+    const c = randomTinyConfig(rng);
+    const w = randomWeights(c, rng, { std: 0.3 });
+    const withInput = await loadDecoder({ config: c, weights: w }, { device: testDevice });
+    const ids = [tokens(rng, c, 5), tokens(rng, c, 5)];
+    const input = { inputIds: ids, positionIds: [range(0, 5), range(0, 5)], attentionMask: [ones(5), ones(5)] };
+    const full = await withInput.forward(input, withInput.emptyCache(2));
+    const last2 = await withInput.forward({ ...input, numLogitsToKeep: 2 }, withInput.emptyCache(2));
+    expect(last2.dims).toEqual([2, 2, c.vocabSize]);
+    for (let b = 0; b < 2; b++) {
+      for (let t = 0; t < 2; t++) expect(relErr(logitsAt(last2.logits, last2.dims, b, t), logitsAt(full.logits, full.dims, b, 3 + t))).toBeLessThan(1e-6);
+    }
+    expect(last2.cache.pastLength).toBe(5);
+    for (const o of [full, last2]) o.cache.dispose();
+    await withInput.release();
+  });
+
   it('rejects inconsistent inputs with the argument named', async () => {
     const rng = new Xoshiro128(seed, 6);
     const { c, dec } = await fresh(rng);

@@ -39,6 +39,11 @@ describe(`loading model directories on ${testDevice} (seed ${seed})`, () => {
       expect(dec.info).toMatchObject({ vocabSize: c.vocabSize, numLayers: c.numLayers, numKvHeads: c.numKvHeads, headDim: c.headDim, eosTokenIds: [2] });
       const out = await dec.forward({ inputIds: ids, positionIds: [[0, 1, 2, 3]], attentionMask: [ones(4)] }, dec.emptyCache(1));
       expect(relErr(out.logits, ref)).toBeLessThan(tolerance);
+      // the model.onnx written here has no num_logits_to_keep input: the decoder cuts on the CPU
+      const last = await dec.forward({ inputIds: ids, positionIds: [[0, 1, 2, 3]], attentionMask: [ones(4)], numLogitsToKeep: 1 }, dec.emptyCache(1));
+      expect(last.dims).toEqual([1, 1, c.vocabSize]);
+      expect(relErr(last.logits, ref.slice(3 * c.vocabSize))).toBeLessThan(tolerance);
+      last.cache.dispose();
       out.cache.dispose();
       await dec.release();
     }

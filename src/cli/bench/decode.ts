@@ -50,7 +50,7 @@ async function timeDecode(dec: Decoder, batch: number, promptLen: number, newTok
   const ids = Array.from({ length: batch }, () => Array.from({ length: promptLen }, () => Math.floor(rng.next() * V)));
   let mask = ids.map((r) => r.map(() => 1));
   const t0 = performance.now();
-  let out = await dec.forward({ inputIds: ids, positionIds: ids.map((r) => r.map((_, t) => t)), attentionMask: mask }, dec.emptyCache(batch));
+  let out = await dec.forward({ inputIds: ids, positionIds: ids.map((r) => r.map((_, t) => t)), attentionMask: mask, numLogitsToKeep: 1 }, dec.emptyCache(batch));
   const prefillMs = performance.now() - t0;
   const argmaxLast = (): number[][] => {
     const [, T] = out.dims;

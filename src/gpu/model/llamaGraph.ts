@@ -42,6 +42,12 @@ export interface LlamaGraphOptions {
   readonly weights?: WeightMap;
   /** Emit past_key_values inputs and present outputs (default true). */
   readonly kvCache?: boolean;
+  /**
+   * Declare the optional int64 scalar input `num_logits_to_keep` (as transformers/optimum do):
+   * logits only for the last n positions, all when 0. Saves the LM head and the logits copy
+   * on prefill. Default false.
+   */
+  readonly logitsToKeep?: boolean;
   readonly name?: string;
 }
 
@@ -87,6 +93,7 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
       });
     }
   }
+  const keep = opts.logitsToKeep ? g.input('num_logits_to_keep', 'int64', []) : undefined;
   const weight = new Map<string, string>();
   for (const s of llamaWeightSpecs(c)) {
     weight.set(
@@ -174,8 +181,13 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
     const act = g.op1('Mul', [g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), linear(y, W(n.up))]);
     h = g.op1('Add', [h, linear(act, W(n.down))]);
   }
-  const logits = linear(rmsNorm(h, W(FINAL_NORM)), W(c.tieWordEmbeddings ? EMBED : LM_HEAD)); // [B, T, V]
-  g.output(logits, 'float32', ['batch_size', 'sequence_length', c.vocabSize], 'logits');
+  if (keep !== undefined) {
+    // h[:, -n:, :]; n = 0 → start 0 → every position
+    const start = g.op1('Neg', [g.op1('Unsqueeze', [keep, i64([0])])]);
+    h = g.op1('Slice', [h, start, i64([2 ** 62]), i64([1])]);
+  }
+  const logits = linear(rmsNorm(h, W(FINAL_NORM)), W(c.tieWordEmbeddings ? EMBED : LM_HEAD)); // [B, T', V]
+  g.output(logits, 'float32', ['batch_size', keep === undefined ? 'sequence_length' : 'logits_length', c.vocabSize], 'logits');
   const graph = g.build();
   // optimum's order: logits first, then present.{i}.key|value
   return { ...graph, outputs: [graph.outputs.at(-1)!, ...graph.outputs.slice(0, -1)] };

@@ -37,10 +37,16 @@ export interface ForwardInput {
    * rejected draft tokens) are never attended to: they behave as if absent.
    */
   readonly attentionMask: IntRows;
+  /**
+   * Logits only for the last n positions of each row (0 or absent: all T). With a graph that
+   * declares `num_logits_to_keep` (the builder's does) the LM head runs only on those
+   * positions; otherwise the logits are cut on the CPU.
+   */
+  readonly numLogitsToKeep?: number;
 }
 
 export interface ForwardOutput {
-  /** [B, T, V] row-major, on the CPU. */
+  /** [B, T', V] row-major, on the CPU; T' = T, or numLogitsToKeep when given (≤ T). */
   readonly logits: Float32Array;
   readonly dims: readonly [number, number, number];
   /** The cache after this call: past + T slots. */

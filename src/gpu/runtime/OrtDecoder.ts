@@ -157,7 +157,11 @@ export class OrtDecoder implements Decoder {
     };
     const names = this.session.inputNames;
     if (names.includes('position_ids')) feeds['position_ids'] = this.ints('positionIds', input.positionIds, B, T);
-    if (names.includes('num_logits_to_keep')) feeds['num_logits_to_keep'] = new ort.Tensor('int64', BigInt64Array.from([0n]), []);
+    const keep = input.numLogitsToKeep ?? 0;
+    if (!(Number.isInteger(keep) && keep >= 0)) throw new Error(`forward: numLogitsToKeep must be an integer ≥ 0; got ${keep}`);
+    const keptT = keep === 0 ? T : Math.min(keep, T);
+    const graphKeeps = names.includes('num_logits_to_keep');
+    if (graphKeeps) feeds['num_logits_to_keep'] = new ort.Tensor('int64', BigInt64Array.from([BigInt(keep)]), []);
     if (names.includes('use_cache_branch')) feeds['use_cache_branch'] = new ort.Tensor('bool', Uint8Array.from([P > 0 ? 1 : 0]), [1]);
     const past = cache.peek();
     for (let l = 0; l < this.info.numLayers; l++) {
@@ -167,11 +171,17 @@ export class OrtDecoder implements Decoder {
     const out = await this.session.run(feeds);
     const logitsT = out['logits']!;
     if (logitsT.type !== 'float32') throw new Error(`${this.info.name}: logits are ${logitsT.type}; only float32 is supported`);
-    const logits = logitsT.data as Float32Array;
+    let logits = logitsT.data as Float32Array;
+    if (!graphKeeps && keptT < T) {
+      // the graph has no num_logits_to_keep: cut [B, T, V] to the last keptT positions here
+      const cut = new Float32Array(B * keptT * V);
+      for (let b = 0; b < B; b++) cut.set(logits.subarray((b * T + T - keptT) * V, (b + 1) * T * V), b * keptT * V);
+      logits = cut;
+    }
     const present: ort.Tensor[] = [];
     for (let l = 0; l < this.info.numLayers; l++) present.push(out[`present.${l}.key`]!, out[`present.${l}.value`]!);
     cache.dispose();
-    return { logits, dims: [B, T, V], cache: new OrtKvCache(this.ops, B, P + T, present) };
+    return { logits, dims: [B, keptT, V], cache: new OrtKvCache(this.ops, B, P + T, present) };
   }
 
   async concatRows(a: KvCache, b: KvCache): Promise<KvCache> {

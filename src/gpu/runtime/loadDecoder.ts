@@ -52,7 +52,7 @@ export function loadTokenizer(dir: string): Tokenizer | undefined {
 export async function loadDecoder(source: string | InMemoryModel, opts: { device?: Device } = {}): Promise<Decoder> {
   const device = opts.device ?? 'cpu';
   if (typeof source !== 'string') {
-    const bytes = buildLlamaModel(source.config, { weightsAs: 'initializers', weights: source.weights });
+    const bytes = buildLlamaModel(source.config, { weightsAs: 'initializers', weights: source.weights, logitsToKeep: true });
     return OrtDecoder.open(bytes, { device, name: source.name ?? 'in-memory model', config: source.config, tokenizer: source.tokenizer });
   }
   const dir = resolve(source);
@@ -72,7 +72,7 @@ export async function loadDecoder(source: string | InMemoryModel, opts: { device
     const weightsPath = join(dir, 'model.safetensors');
     const weights = await readSafetensors(weightsPath);
     checkWeights(config, weights, weightsPath);
-    const bytes = buildLlamaModel(config, { weightsAs: 'initializers', weights });
+    const bytes = buildLlamaModel(config, { weightsAs: 'initializers', weights, logitsToKeep: true });
     return OrtDecoder.open(bytes, { device, name: dir, config, tokenizer, source: `${dir} (built from config.json + model.safetensors)` });
   }
   const listing = ['model.onnx', 'config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `${f}: ${has(f) ? 'present' : 'absent'}`).join(', ');

@@ -67,6 +67,7 @@ export async function generate(decoder: Decoder, req: GenerateRequest): Promise<
       inputIds: req.prompts.map((p) => [...Array<number>(L - p.length).fill(decoder.info.padTokenId ?? 0), ...p]),
       positionIds: req.prompts.map((p) => [...Array<number>(L - p.length).fill(0), ...p.map((_, t) => t)]),
       attentionMask: mask,
+      numLogitsToKeep: 1,
     },
     cache,
   );
