@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildEvents, eventSpecArb } from '../../src/reducers/testEvents.js';
+import { buildEvents, eventSpecArb } from '../../src/events/arbitraries.js';
 import { formatStepMetrics, replayLog } from '../../src/streams/replay.js';
 import { FileEventLog } from '../../src/streams/log/FileEventLog.js';
 import { defaultTopology } from '../../src/streams/log/kafka/topics.js';
