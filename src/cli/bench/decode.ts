@@ -83,19 +83,20 @@ export const decodeBenchmark: Benchmark = {
     const newTokens = Number(flag('new-tokens') ?? (quick ? 8 : device === 'cpu' ? 16 : 64));
     const promptLen = Number(flag('prompt-len') ?? 16);
     const batches = (flag('batches') ?? '1,8,64').split(',').map(Number);
+    const fused = process.argv.includes('--fused');
     const { target, draft } = benchModels(quick);
     const results: Record<string, Timing[]> = {};
     const params: Record<string, number> = {};
     for (const [name, config, seed] of [['target', target, 1], ['draft', draft, 2]] as const) {
       params[name] = parameterCount(config);
       const t0 = performance.now();
-      const dec = await loadDecoder({ config, weights: randomWeights(config, new Xoshiro128(seed)), name: config === target ? 'target' : 'draft' }, { device });
-      process.stdout.write(`${name}: ${(params[name]! / 1e6).toFixed(1)}M parameters (hidden ${config.hiddenSize}, ${config.numLayers} layers, vocab ${config.vocabSize}), built and loaded on ${device} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+      const dec = await loadDecoder({ config, weights: randomWeights(config, new Xoshiro128(seed)), name: config === target ? 'target' : 'draft' }, { device, fused });
+      process.stdout.write(`${name}${fused ? ' (fused graph)' : ''}: ${(params[name]! / 1e6).toFixed(1)}M parameters (hidden ${config.hiddenSize}, ${config.numLayers} layers, vocab ${config.vocabSize}), built and loaded on ${device} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       results[name] = [];
       for (const b of batches) results[name]!.push(await timeDecode(dec, b, promptLen, newTokens, seed));
       await dec.release();
     }
-    process.stdout.write(`\nplain greedy decoding on ${device}, prompt ${promptLen} tokens, ${newTokens} timed new tokens per row (after 1 warm-up step)\n`);
+    process.stdout.write(`\nplain greedy decoding on ${device}${fused ? ' (fused graph)' : ''}, prompt ${promptLen} tokens, ${newTokens} timed new tokens per row (after 1 warm-up step)\n`);
     process.stdout.write('batch | target ms/step | target tok/s | draft ms/step | draft tok/s | c = draft/target\n');
     const rows = batches.map((b, i) => {
       const t = results['target']![i]!;
@@ -106,6 +107,6 @@ export const decodeBenchmark: Benchmark = {
       );
       return { batch: b, target: t, draft: d, c };
     });
-    return { device, quick, newTokens, promptLen, parameters: params, rows };
+    return { device, fused, quick, newTokens, promptLen, parameters: params, rows };
   },
 };

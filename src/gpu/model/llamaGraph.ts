@@ -32,6 +32,9 @@ export const LLAMA_OPS: readonly string[] = [
   'Shape', 'Sub', 'Range', 'LessOrEqual', 'And', 'Cast', 'Where', 'Cos', 'Sin',
 ];
 
+/** Ops the fused variant adds (SimplifiedLayerNormalization: ONNX domain contrib; RotaryEmbedding: com.microsoft). */
+export const FUSED_EXTRA_OPS: readonly string[] = ['SimplifiedLayerNormalization', 'RotaryEmbedding', 'Split'];
+
 export interface LlamaGraphOptions {
   /**
    * 'initializers': weights baked into the model (inference; needs `weights`).
@@ -48,6 +51,16 @@ export interface LlamaGraphOptions {
    * on prefill. Default false.
    */
   readonly logitsToKeep?: boolean;
+  /**
+   * Inference-only variant with fewer, larger ops for the GPU (op count dominates on WebGPU, see
+   * REFERENCE.md): RMSNorm as SimplifiedLayerNormalization, RoPE as com.microsoft
+   * RotaryEmbedding, q/k/v and gate/up projections as one MatMul + Split each, weights stored
+   * pre-transposed. Same I/O and mask semantics (attention stays plain, so holes still work);
+   * positions must be < `maxPositions`. Needs weightsAs 'initializers'.
+   */
+  readonly fused?: boolean;
+  /** Rotary cache length of the fused variant (default max_position_embeddings, else 4096). */
+  readonly maxPositions?: number;
   readonly name?: string;
 }
 
@@ -71,6 +84,8 @@ export const presentName = (i: number, kv: 'key' | 'value') => `present.${i}.${k
  */
 export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph {
   const useCache = opts.kvCache ?? true;
+  const fused = opts.fused ?? false;
+  if (fused && opts.weightsAs !== 'initializers') throw new Error('buildLlamaGraph: the fused variant needs weightsAs "initializers"');
   if (opts.weightsAs === 'initializers') {
     if (!opts.weights) throw new Error('buildLlamaGraph: weightsAs "initializers" needs `weights`');
     checkWeights(c, opts.weights);
@@ -94,16 +109,43 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
     }
   }
   const keep = opts.logitsToKeep ? g.input('num_logits_to_keep', 'int64', []) : undefined;
+  // weights: all declared up front as inputs (stable input order for training), or created as
+  // initializers on first use (the fused variant stores some only concatenated/transposed)
   const weight = new Map<string, string>();
-  for (const s of llamaWeightSpecs(c)) {
-    weight.set(
-      s.name,
-      opts.weightsAs === 'inputs'
-        ? g.input(s.name, 'float32', s.dims)
-        : g.initializer(s.name, 'float32', s.dims, opts.weights!.get(s.name)!.data),
-    );
-  }
-  const W = (name: string) => weight.get(name)!;
+  const specs = new Map(llamaWeightSpecs(c).map((s) => [s.name, s]));
+  if (opts.weightsAs === 'inputs') for (const s of specs.values()) weight.set(s.name, g.input(s.name, 'float32', s.dims));
+  const W = (name: string): string => {
+    let v = weight.get(name);
+    if (v === undefined) {
+      v = g.initializer(name, 'float32', specs.get(name)!.dims, opts.weights!.get(name)!.data);
+      weight.set(name, v);
+    }
+    return v;
+  };
+  /** [in, out] initializer: the row-concatenation of torch weights [out_i, in], transposed. */
+  const transposedInit = (names: readonly string[]): string => {
+    const mats = names.map((n) => ({ dims: specs.get(n)!.dims, data: opts.weights!.get(n)!.data }));
+    const inn = mats[0]!.dims[1]!;
+    const out = mats.reduce((a, m) => a + m.dims[0]!, 0);
+    const data = new Float32Array(inn * out);
+    let col = 0;
+    for (const m of mats) {
+      const rows = m.dims[0]!;
+      for (let o = 0; o < rows; o++) for (let i = 0; i < inn; i++) data[i * out + col + o] = m.data[o * inn + i]!;
+      col += rows;
+    }
+    return g.initializer(`${names.join('+')}.T`, 'float32', [inn, out], data);
+  };
+  const concatInit = (names: readonly string[]): string => {
+    const parts = names.map((n) => opts.weights!.get(n)!.data);
+    const data = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      data.set(p, at);
+      at += p.length;
+    }
+    return g.initializer(`${names.join('+')}`, 'float32', [data.length], data);
+  };
   const i64 = (v: readonly number[]) => g.constInt64(v);
   const scalarI64 = (v: number) => g.constInt64([v], []);
 
@@ -118,25 +160,45 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
   const allowed = g.op1('And', [causal, present]); // [B, 1, 1, T, S]
   const bias = g.op1('Where', [allowed, g.constFloat([0], []), g.constFloat([-1e9], [])]);
 
-  // --- rotary tables [B, 1, T, D] ---
+  // --- rotary tables: [B, 1, T, D] computed from position_ids (plain), or [maxPos, D/2] caches (fused) ---
   const invFreq = Array.from({ length: D / 2 }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / D));
-  const pos = g.op1('Unsqueeze', [g.op1('Cast', [positionIds], { to: attr.int(ONNX_FLOAT) }), i64([2])]); // [B, T, 1]
-  const freqs = g.op1('Mul', [pos, g.constFloat(invFreq, [D / 2])]); // [B, T, D/2]
-  const emb = g.op1('Concat', [freqs, freqs], { axis: attr.int(-1) }); // [B, T, D]
-  const cos = g.op1('Unsqueeze', [g.op1('Cos', [emb]), i64([1])]); // [B, 1, T, D]
-  const sin = g.op1('Unsqueeze', [g.op1('Sin', [emb]), i64([1])]);
+  let cos = '';
+  let sin = '';
+  if (fused) {
+    const maxPos = opts.maxPositions ?? c.maxPositionEmbeddings ?? 4096;
+    const cc = new Float32Array(maxPos * (D / 2));
+    const sc = new Float32Array(maxPos * (D / 2));
+    for (let p = 0; p < maxPos; p++) {
+      for (let i = 0; i < D / 2; i++) {
+        const ang = Math.fround(p * Math.fround(invFreq[i]!)); // as the plain graph: fp32 angle
+        cc[p * (D / 2) + i] = Math.cos(ang);
+        sc[p * (D / 2) + i] = Math.sin(ang);
+      }
+    }
+    cos = g.initializer('rotary.cos_cache', 'float32', [maxPos, D / 2], cc);
+    sin = g.initializer('rotary.sin_cache', 'float32', [maxPos, D / 2], sc);
+  } else {
+    const pos = g.op1('Unsqueeze', [g.op1('Cast', [positionIds], { to: attr.int(ONNX_FLOAT) }), i64([2])]); // [B, T, 1]
+    const freqs = g.op1('Mul', [pos, g.constFloat(invFreq, [D / 2])]); // [B, T, D/2]
+    const emb = g.op1('Concat', [freqs, freqs], { axis: attr.int(-1) }); // [B, T, D]
+    cos = g.op1('Unsqueeze', [g.op1('Cos', [emb]), i64([1])]); // [B, 1, T, D]
+    sin = g.op1('Unsqueeze', [g.op1('Sin', [emb]), i64([1])]);
+  }
 
   const rmsNorm = (x: string, w: string): string => {
+    if (fused) return g.op1('SimplifiedLayerNormalization', [x, w], { axis: attr.int(-1), epsilon: attr.float(c.rmsNormEps), stash_type: attr.int(1) });
     const ms = g.op1('ReduceMean', [g.op1('Mul', [x, x])], { axes: attr.ints([-1]), keepdims: attr.int(1) }); // [B, T, 1]
     const rms = g.op1('Sqrt', [g.op1('Add', [ms, g.constFloat([c.rmsNormEps], [])])]);
     return g.op1('Mul', [g.op1('Div', [x, rms]), w]);
   };
   const linear = (x: string, w: string, b?: string): string => {
-    const y = g.op1('MatMul', [x, g.op1('Transpose', [w], { perm: attr.ints([1, 0]) })]);
+    const wT = fused ? transposedInit([w]) : g.op1('Transpose', [W(w)], { perm: attr.ints([1, 0]) });
+    const y = g.op1('MatMul', [x, wT]);
     return b === undefined ? y : g.op1('Add', [y, b]);
   };
   const half = { lo: [i64([0]), i64([D / 2]), i64([3])], hi: [i64([D / 2]), i64([D]), i64([3])] };
   const rope = (x: string): string => {
+    if (fused) return g.op1('RotaryEmbedding', [x, positionIds, cos, sin], { interleaved: attr.int(0) }, 'com.microsoft');
     // x [B, H, T, D]; rotate_half(x) = concat(-x[..., D/2:], x[..., :D/2])
     const x1 = g.op1('Slice', [x, ...half.lo]);
     const x2 = g.op1('Slice', [x, ...half.hi]);
@@ -156,12 +218,19 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
   for (let i = 0; i < c.numLayers; i++) {
     const n = layerNames(i);
     const x = rmsNorm(h, W(n.inputNorm));
-    const bq = c.attentionBias ? W(n.qBias) : undefined;
-    const bk = c.attentionBias ? W(n.kBias) : undefined;
-    const bv = c.attentionBias ? W(n.vBias) : undefined;
-    const q = rope(toHeads(linear(x, W(n.q), bq), Hq)); // [B, Hq, T, D]
-    let k = rope(toHeads(linear(x, W(n.k), bk), Hkv)); // [B, Hkv, T, D]
-    let v = toHeads(linear(x, W(n.v), bv), Hkv);
+    let qp: string, kp: string, vp: string; // [B, T, H·D] projections
+    if (fused) {
+      let qkv = g.op1('MatMul', [x, transposedInit([n.q, n.k, n.v])]);
+      if (c.attentionBias) qkv = g.op1('Add', [qkv, concatInit([n.qBias, n.kBias, n.vBias])]);
+      [qp, kp, vp] = g.op('Split', [qkv, i64([Hq * D, Hkv * D, Hkv * D])], { axis: attr.int(-1) }, { outputs: 3 }) as [string, string, string];
+    } else {
+      qp = linear(x, n.q, c.attentionBias ? W(n.qBias) : undefined);
+      kp = linear(x, n.k, c.attentionBias ? W(n.kBias) : undefined);
+      vp = linear(x, n.v, c.attentionBias ? W(n.vBias) : undefined);
+    }
+    const q = rope(toHeads(qp, Hq)); // [B, Hq, T, D]
+    let k = rope(toHeads(kp, Hkv)); // [B, Hkv, T, D]
+    let v = toHeads(vp, Hkv);
     if (useCache) {
       k = g.op('Concat', [past[i]!.key, k], { axis: attr.int(2) }, { outputs: [presentName(i, 'key')] })[0]!; // [B, Hkv, S, D]
       v = g.op('Concat', [past[i]!.value, v], { axis: attr.int(2) }, { outputs: [presentName(i, 'value')] })[0]!;
@@ -174,19 +243,25 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
     const probs = g.op1('Softmax', [scores], { axis: attr.int(-1) });
     const ctx = g.op1('MatMul', [probs, g.op1('Unsqueeze', [v, groupAxis])]); // [B, Hkv, rep, T, D]
     const merged = g.op1('Transpose', [g.op1('Reshape', [ctx, qMergeShape])], { perm: attr.ints([0, 2, 1, 3]) }); // [B, T, Hq, D]
-    h = g.op1('Add', [h, linear(g.op1('Reshape', [merged, flatShape]), W(n.o))]);
+    h = g.op1('Add', [h, linear(g.op1('Reshape', [merged, flatShape]), n.o)]);
 
     const y = rmsNorm(h, W(n.postNorm));
-    const gate = linear(y, W(n.gate)); // [B, T, I]
-    const act = g.op1('Mul', [g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), linear(y, W(n.up))]);
-    h = g.op1('Add', [h, linear(act, W(n.down))]);
+    let gate: string, up: string; // [B, T, I]
+    if (fused) {
+      [gate, up] = g.op('Split', [g.op1('MatMul', [y, transposedInit([n.gate, n.up])]), i64([c.intermediateSize, c.intermediateSize])], { axis: attr.int(-1) }, { outputs: 2 }) as [string, string];
+    } else {
+      gate = linear(y, n.gate);
+      up = linear(y, n.up);
+    }
+    const act = g.op1('Mul', [g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), up]);
+    h = g.op1('Add', [h, linear(act, n.down)]);
   }
   if (keep !== undefined) {
     // h[:, -n:, :]; n = 0 → start 0 → every position
     const start = g.op1('Neg', [g.op1('Unsqueeze', [keep, i64([0])])]);
     h = g.op1('Slice', [h, start, i64([2 ** 62]), i64([1])]);
   }
-  const logits = linear(rmsNorm(h, W(FINAL_NORM)), W(c.tieWordEmbeddings ? EMBED : LM_HEAD)); // [B, T', V]
+  const logits = linear(rmsNorm(h, W(FINAL_NORM)), c.tieWordEmbeddings ? EMBED : LM_HEAD); // [B, T', V]
   g.output(logits, 'float32', ['batch_size', keep === undefined ? 'sequence_length' : 'logits_length', c.vocabSize], 'logits');
   const graph = g.build();
   // optimum's order: logits first, then present.{i}.key|value

@@ -49,10 +49,12 @@ export function loadTokenizer(dir: string): Tokenizer | undefined {
  * 2. `config.json` + `model.safetensors` [+ tokenizer files]: the builder emits the graph.
  * Anything else fails with an error that lists what the directory holds and what it needs.
  */
-export async function loadDecoder(source: string | InMemoryModel, opts: { device?: Device } = {}): Promise<Decoder> {
+export async function loadDecoder(source: string | InMemoryModel, opts: { device?: Device; fused?: boolean } = {}): Promise<Decoder> {
   const device = opts.device ?? 'cpu';
+  // graphs the builder emits: plain ops, or the fused GPU variant (same I/O and semantics)
+  const fused = opts.fused ?? process.env['SPECSTREAM_FUSED'] === '1';
   if (typeof source !== 'string') {
-    const bytes = buildLlamaModel(source.config, { weightsAs: 'initializers', weights: source.weights, logitsToKeep: true });
+    const bytes = buildLlamaModel(source.config, { weightsAs: 'initializers', weights: source.weights, logitsToKeep: true, fused });
     return OrtDecoder.open(bytes, { device, name: source.name ?? 'in-memory model', config: source.config, tokenizer: source.tokenizer });
   }
   const dir = resolve(source);
@@ -72,7 +74,7 @@ export async function loadDecoder(source: string | InMemoryModel, opts: { device
     const weightsPath = join(dir, 'model.safetensors');
     const weights = await readSafetensors(weightsPath);
     checkWeights(config, weights, weightsPath);
-    const bytes = buildLlamaModel(config, { weightsAs: 'initializers', weights, logitsToKeep: true });
+    const bytes = buildLlamaModel(config, { weightsAs: 'initializers', weights, logitsToKeep: true, fused });
     return OrtDecoder.open(bytes, { device, name: dir, config, tokenizer, source: `${dir} (built from config.json + model.safetensors)` });
   }
   const listing = ['model.onnx', 'config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `${f}: ${has(f) ? 'present' : 'absent'}`).join(', ');
