@@ -59,6 +59,12 @@ describe(`loading model directories on ${testDevice} (seed ${seed})`, () => {
     expect(policy.tokenizer!.decode(enc.ids)).toBe(text);
     expect(enc.tokens.slice(0, 3)).toEqual(['copy', 'Ġa', 'b']); // task letters stay single tokens
     expect(Math.max(...enc.ids)).toBeLessThan(policy.info.vocabSize);
+    // golden ids from Hugging Face `tokenizers` (Python) on the same tokenizer.json
+    expect(policy.tokenizer!.encode('copy abcde=').ids).toEqual([296, 260, 101, 102, 103, 104, 64]);
+    expect(policy.tokenizer!.encode('sort jihgf= the answer is done.').ids).toEqual([118, 288, 35, 109, 108, 107, 106, 105, 64, 263, 356, 321, 358, 279, 49]);
+    expect(policy.tokenizer!.encode('Hello, wörld! 123 speculative  decoding\n\tend').ids).toEqual(
+      [75, 298, 499, 47, 290, 198, 185, 117, 497, 36, 280, 53, 54, 266, 115, 104, 102, 120, 111, 293, 341, 35, 277, 438, 13, 12, 335],
+    );
     expect(policy.info.eosTokenIds).toEqual([0]);
     expect(() => assertSameVocabulary(policy, draft)).not.toThrow();
     await policy.release();
