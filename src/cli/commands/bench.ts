@@ -11,6 +11,7 @@ export function registerBench(program: Command): void {
     .option('--quick', 'smaller sizes (smoke run)')
     .option('--out <dir>', 'where to write the JSON result', 'bench/results')
     .allowUnknownOption(true)
+    .allowExcessArguments(true) // a benchmark's own flags (e.g. --batches 1,8) arrive as extra args
     .action(async (name: string, opts: Record<string, string | boolean>) => {
       const bench = benchmarks.find((b) => b.name === name);
       if (!bench) {

@@ -149,7 +149,10 @@ export function registerGenerate(program: Command): void {
       results.forEach((r, i) => {
         if (options.format === 'json') {
           process.stdout.write(
-            JSON.stringify({ sample: i, prompt_token_ids: options.promptIds, token_ids: r.tokenIds, text: r.text ?? null, logprobs: r.logprobs, finish_reason: r.finishReason }) + '\n',
+            JSON.stringify({
+              sample: i, prompt_token_ids: options.promptIds, token_ids: r.tokenIds, text: r.text ?? null, logprobs: r.logprobs, finish_reason: r.finishReason,
+              ...('stats' in r ? { stats: r.stats } : {}), // speculative modes add their counters
+            }) + '\n',
           );
         } else if (options.n === 1 && tok) {
           if (r.text !== undefined && r.text.startsWith(printed)) process.stdout.write(r.text.slice(printed.length));

@@ -41,8 +41,9 @@ export interface VerifiedRound {
 
 /**
  * A source of draft tokens for speculative decoding. One round for a batch:
- * `propose` → (the target verifies) → `verified` per sequence. A sequence is announced to the
- * drafter implicitly by its first `propose` and leaves through `release`.
+ * `propose` → (the target verifies) → `verified` per sequence. A sequence is announced by
+ * `prepare` when it joins (and must also be accepted by `propose` without it) and leaves
+ * through `release`.
  *
  * The engine never assumes anything about a drafter's state: `DraftSequence.tokens` is always
  * the whole verified sequence, so a stateless drafter (n-gram) can ignore the hooks, and a
@@ -58,6 +59,12 @@ export interface Drafter {
    * both sizes, instead of proposing garbage later.
    */
   attach?(target: { readonly vocabSize: number; readonly name: string }): void | Promise<void>;
+  /**
+   * Sequences that just joined the batch, before their first round: a stateful drafter
+   * prefills them here, so the per-round draft cost (which adaptive k measures) stays the cost
+   * of drafting.
+   */
+  prepare?(sequences: readonly DraftSequence[]): Promise<void>;
   /**
    * Proposes up to `k` tokens for each sequence (k ≥ 1; the engine skips the drafter when the
    * round's k is 0). Returns one `Draft` per sequence, in order.

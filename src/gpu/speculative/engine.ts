@@ -54,6 +54,8 @@ export interface EngineOptions {
   readonly decode?: (ids: readonly number[]) => string;
   /** The stochastic acceptance rule (default: `acceptStochastic`); a test plugs in wrong ones. */
   readonly rule?: AcceptanceRule;
+  /** Called with the tokens (and their logprobs) each round appends to a sequence (streaming). */
+  readonly onTokens?: (requestId: string, tokens: readonly number[], logprobs: readonly number[]) => void;
   /** Wall clock in seconds for the adaptive-k cost model (default `performance.now() / 1000`). */
   readonly clock?: () => number;
 }
@@ -70,6 +72,16 @@ interface Active {
   finish: FinishReason | null;
 }
 
+/** Wall-clock split of the engine's rounds (for benchmarks: c = draft step cost / target step cost). */
+export interface EngineTimings {
+  readonly rounds: number;
+  /** Σ k over rounds (the k asked for). */
+  readonly kSum: number;
+  readonly draftSeconds: number;
+  /** Target forward + acceptance. */
+  readonly verifySeconds: number;
+}
+
 /** What one `step()` produced. */
 export interface StepResult {
   readonly k: number;
@@ -83,7 +95,8 @@ export interface StepResult {
  * One `step()`:
  * 1. Admit waiting requests up to `maxBatchSize`: their prompts (all but the last token) are
  *    prefilled in one forward pass over the new rows and joined to the running cache. Every
- *    row keeps one "pending" token: verified, not yet in the target cache.
+ *    row keeps one "pending" token: verified, not yet in the target cache. The drafter's
+ *    `prepare` prefills its own state for the joiners (outside the measured draft cost).
  * 2. Choose k (fixed, or adaptive from measured acceptance and costs at this batch size). With
  *    k ≥ 1 the drafter proposes up to k tokens per sequence (cut to what the sequence may still
  *    emit).
@@ -110,6 +123,7 @@ export class SpeculativeEngine {
   private readonly clock: () => number;
   private attached = false;
   private countersTotal: SpecDecodeCounters = emptyCounters;
+  private time: EngineTimings = { rounds: 0, kSum: 0, draftSeconds: 0, verifySeconds: 0 };
 
   constructor(private readonly options: EngineOptions) {
     const { k, maxBatchSize } = options;
@@ -150,6 +164,11 @@ export class SpeculativeEngine {
     return this.countersTotal;
   }
 
+  /** Time spent so far, split into drafting and verifying. */
+  get timings(): EngineTimings {
+    return this.time;
+  }
+
   /** One verification round over the running batch (admitting waiting requests first). */
   async step(): Promise<StepResult> {
     if (!this.attached) {
@@ -166,6 +185,12 @@ export class SpeculativeEngine {
     const rounds: RoundRecord[] = [];
     this.active.forEach((a, b) => rounds.push(this.verifyRow(a, b, drafts[b]!, k, out.logits, out.tokensPerRow, out.vocabSize)));
     const t2 = this.clock();
+    this.time = {
+      rounds: this.time.rounds + 1,
+      kSum: this.time.kSum + k,
+      draftSeconds: this.time.draftSeconds + (t1 - t0),
+      verifySeconds: this.time.verifySeconds + (t2 - t1),
+    };
     this.adaptive?.observeRound({ batchSize: this.active.length, k, tokensPerRow: out.tokensPerRow, verifySeconds: t2 - t1, draftSeconds: t1 - t0 });
     return { k, rounds, completed: await this.retire() };
   }
@@ -202,19 +227,12 @@ export class SpeculativeEngine {
     }
     if (joiners.length === 0) return;
     await this.batch.admit(joiners.map((j) => ({ id: j.req.requestId, tokens: j.tokens.slice(0, -1) })));
+    if (this.options.k !== 0) await this.options.drafter?.prepare?.(joiners.map((a) => this.draftSequence(a)));
     this.active.push(...joiners);
   }
 
   private async propose(k: number): Promise<Draft[]> {
-    const seqs: DraftSequence[] = this.active.map((a) => ({
-      id: a.req.requestId,
-      promptId: a.req.promptId,
-      groupIndex: a.req.groupIndex,
-      tokens: a.tokens,
-      promptLength: a.req.promptTokenIds.length,
-      sampling: a.req.sampling,
-      rng: a.rng,
-    }));
+    const seqs = this.active.map((a) => this.draftSequence(a));
     const drafts = await this.options.drafter!.propose(seqs, k);
     if (drafts.length !== seqs.length) {
       throw new Error(`drafter "${this.options.drafter!.name}" returned ${drafts.length} drafts for ${seqs.length} sequences`);
@@ -233,6 +251,18 @@ export class SpeculativeEngine {
       const n = Math.min(k, room, d.tokens.length);
       return n === d.tokens.length ? d : { tokens: d.tokens.slice(0, n), q: d.q ? d.q.slice(0, n) : null };
     });
+  }
+
+  private draftSequence(a: Active): DraftSequence {
+    return {
+      id: a.req.requestId,
+      promptId: a.req.promptId,
+      groupIndex: a.req.groupIndex,
+      tokens: a.tokens,
+      promptLength: a.req.promptTokenIds.length,
+      sampling: a.req.sampling,
+      rng: a.rng,
+    };
   }
 
   private verifyRow(a: Active, b: number, draft: Draft, k: number, logits: Float32Array, T: number, V: number): RoundRecord {
@@ -265,6 +295,7 @@ export class SpeculativeEngine {
     // token and the drafts that were emitted, i.e. a prefix of what this round appended.
     this.batch.truncate(b, a.tokens.length - 1);
     const accepted = Math.min(result.accepted, emitted);
+    this.options.onTokens?.(a.req.requestId, a.generated.slice(-emitted), a.logprobs.slice(-emitted));
     a.counters = observeDraft(a.counters, n, result.accepted, k);
     this.countersTotal = observeDraft(this.countersTotal, n, result.accepted, k);
     this.adaptive?.observeAcceptance(k, result.accepted);

@@ -40,14 +40,19 @@ export class ModelDrafter implements Drafter {
     }
   }
 
+  /** Prefills joining sequences (all tokens but the last) in one forward over the new rows. */
+  async prepare(sequences: readonly DraftSequence[]): Promise<void> {
+    const known = new Set(this.batch.ids);
+    const fresh = sequences.filter((s) => !known.has(s.id));
+    await this.batch.admit(fresh.map((s) => ({ id: s.id, tokens: s.tokens.slice(0, -1) })));
+  }
+
   async propose(sequences: readonly DraftSequence[], k: number): Promise<Draft[]> {
     if (k < 1 || sequences.length === 0) return sequences.map(() => ({ tokens: [], q: null }));
     // 1. Line rows up with the sequences (drop rows whose sequence left, prefill new ones).
     const wanted = new Set(sequences.map((s) => s.id));
     await this.batch.retain(this.batch.ids.filter((id) => wanted.has(id)));
-    const known = new Set(this.batch.ids);
-    const fresh = sequences.filter((s) => !known.has(s.id));
-    await this.batch.admit(fresh.map((s) => ({ id: s.id, tokens: s.tokens.slice(0, -1) })));
+    await this.prepare(sequences);
     const rowOf = new Map(this.batch.ids.map((id, i) => [id, i]));
     const byRow = this.batch.ids.map(() => undefined as DraftSequence | undefined);
     for (const s of sequences) byRow[rowOf.get(s.id)!] = s;

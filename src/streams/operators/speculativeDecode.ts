@@ -25,6 +25,8 @@ export interface SpeculativeDecodeOptions {
   readonly decode?: (ids: readonly number[]) => string;
   /** Plug-in point for the stochastic acceptance rule (tests use a wrong one to prove they can fail). */
   readonly rule?: AcceptanceRule;
+  /** Called with the tokens each round appends to a sequence (streaming output). */
+  readonly onTokens?: (requestId: string, tokens: readonly number[], logprobs: readonly number[]) => void;
   /** Called with each finished sequence's own counters (the CLI's `--stats`). */
   readonly onCompleted?: (sequence: CompletedSequence) => void;
   /** Called once when the stream ends, with the engine's total counters. */
@@ -63,6 +65,7 @@ export function speculativeDecode(options: SpeculativeDecodeOptions): OperatorFu
         maxBatchSize: options.maxBatchSize,
         ...(options.decode ? { decode: options.decode } : {}),
         ...(options.rule ? { rule: options.rule } : {}),
+        ...(options.onTokens ? { onTokens: options.onTokens } : {}),
       });
       const stepOf = new Map<string, number>();
       let inputDone = false;

@@ -1,0 +1,240 @@
+/**
+ * `npm run bench -- spec [--device cpu|webgpu] [--quick] [--batches 1,8,64] [--tokens N] [--k N]
+ * [--layers L] [--draft-layers n] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
+ * and 64, for each drafter (draft model, n-gram, rollout reuse) at a fixed k and at adaptive k.
+ *
+ * Pair: a random Llama target (~28M parameters) and a draft cut from its own first layers
+ * (`truncatedDraft`: embedding, first n layers, final norm, LM head). With plain random weights
+ * every layer rewrites the residual stream and such a cut agrees with the target on few tokens;
+ * the benchmark scales the output projections (o_proj, down_proj) of the layers past the cut by
+ * `--refine` (default 0.03) so that they refine rather than rewrite — the regime of a real
+ * target/draft pair: the measured first-position acceptance is ≈ 0.8 (greedy), of the order of
+ * a distilled draft's. Without it (`--refine 1`) acceptance is ≈ 0. Rollout reuse drafts
+ * from rollouts of the same prompts by an "earlier step's" policy: the target with noise added
+ * to every weight (`--drift`, relative, default 0.2).
+ *
+ * Reported per row: tokens/s, speedup over plain (the sampling module's `generate`), α̂ (per-token
+ * acceptance solving (1 − α^(k+1))/(1 − α) = measured tokens per drafted round), acceptance rate,
+ * c (draft step seconds / plain target step seconds at that batch), mean k, S(α̂, c, k) and the
+ * fraction of it achieved.
+ */
+import { parseConfig, parameterCount, type LlamaConfig } from '../../gpu/model/config.js';
+import { layerNames, randomWeights } from '../../gpu/model/llamaWeights.js';
+import type { Decoder, Device } from '../../gpu/runtime/Decoder.js';
+import { loadDecoder } from '../../gpu/runtime/loadDecoder.js';
+import { generate } from '../../gpu/sampling/generate.js';
+import { Xoshiro128, normal } from '../../gpu/sampling/rng.js';
+import { theoreticalSpeedup } from '../../gpu/speculative/adaptiveK.js';
+import type { SpecDecodeCounters } from '../../gpu/speculative/counters.js';
+import type { Drafter } from '../../gpu/speculative/drafter.js';
+import { SpeculativeEngine } from '../../gpu/speculative/engine.js';
+import { ModelDrafter } from '../../gpu/speculative/modelDrafter.js';
+import { NgramDrafter } from '../../gpu/speculative/ngramDrafter.js';
+import { ReuseDrafter } from '../../gpu/speculative/reuseDrafter.js';
+import { truncatedDraft } from '../../gpu/speculative/truncatedDraft.js';
+import type { F32Tensor } from '../../gpu/weights/tensor.js';
+import type { Benchmark } from './index.js';
+
+const TARGET = {
+  model_type: 'llama', hidden_size: 512, num_hidden_layers: 8, num_attention_heads: 8, num_key_value_heads: 4,
+  intermediate_size: 1408, vocab_size: 4096, tie_word_embeddings: false, eos_token_id: 0,
+};
+
+const intOpt = (v: string | boolean | undefined, dflt: number, name: string): number => {
+  if (v === undefined || typeof v === 'boolean') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`bench spec: --${name} must be an integer ≥ 0; got "${v}"`);
+  return n;
+};
+const numOpt = (v: string | boolean | undefined, dflt: number, name: string): number => {
+  if (v === undefined || typeof v === 'boolean') return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`bench spec: --${name} must be a number ≥ 0; got "${v}"`);
+  return n;
+};
+
+/** `--key value`, `--key=value` and bare `--flag` pairs of argv. */
+function extraFlags(argv: readonly string[]): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) continue;
+    const eq = a.indexOf('=');
+    if (eq > 0) out[a.slice(2, eq)] = a.slice(eq + 1);
+    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) out[a.slice(2)] = argv[++i]!;
+    else out[a.slice(2)] = true;
+  }
+  return out;
+}
+
+/** Solves (1 − α^(k+1)) / (1 − α) = tokensPerRound for α ∈ [0, 1] by bisection. */
+export function alphaFromTokensPerRound(tokensPerRound: number, k: number): number {
+  if (k <= 0 || tokensPerRound <= 1) return 0;
+  if (tokensPerRound >= k + 1) return 1;
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    const e = (1 - mid ** (k + 1)) / (1 - mid);
+    if (e < tokensPerRound) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+/** Scales the output projections of layers ≥ from (they refine the residual instead of rewriting it). */
+function refineDeepLayers(c: LlamaConfig, w: Map<string, F32Tensor>, from: number, scale: number): void {
+  for (let i = from; i < c.numLayers; i++) {
+    for (const name of [layerNames(i).o, layerNames(i).down]) {
+      const t = w.get(name)!;
+      w.set(name, { dims: t.dims, data: t.data.map((x) => x * scale) });
+    }
+  }
+}
+
+/** The target with relative Gaussian noise on every weight: an earlier step's policy. */
+function drifted(w: Map<string, F32Tensor>, rel: number, seed: number): Map<string, F32Tensor> {
+  const rng = new Xoshiro128(seed);
+  const out = new Map<string, F32Tensor>();
+  for (const [name, t] of w) {
+    let ss = 0;
+    for (const x of t.data) ss += x * x;
+    const sd = rel * Math.sqrt(ss / t.data.length);
+    out.set(name, { dims: t.dims, data: t.data.map((x) => x + sd * normal(rng)) });
+  }
+  return out;
+}
+
+/** Prompts that, like task prompts, repeat phrases (what n-gram lookup feeds on). */
+function makePrompts(n: number, vocab: number, seed: number): number[][] {
+  const rng = new Xoshiro128(seed);
+  const phrases = Array.from({ length: 6 }, () => Array.from({ length: 4 }, () => 3 + Math.floor(rng.next() * (vocab - 3))));
+  return Array.from({ length: n }, () => Array.from({ length: 5 }, () => phrases[Math.floor(rng.next() * phrases.length)]!).flat());
+}
+
+const emptyStats = (): SpecDecodeCounters => ({ numDrafts: 0, numDraftTokens: 0, numAcceptedTokens: 0, numAcceptedTokensPerPos: [] });
+
+interface Row {
+  batch: number;
+  drafter: string;
+  k: string;
+  tokensPerSec: number;
+  speedup: number;
+  alpha: number;
+  acceptanceRate: number;
+  c: number;
+  meanK: number;
+  theoretical: number;
+  fractionOfTheoretical: number;
+}
+
+export const specBenchmark: Benchmark = {
+  name: 'spec',
+  description: 'speculative vs plain decoding tokens/s at batch 1, 8, 64 per drafter (model, ngram, reuse), fixed and adaptive k; α, c, S(α,c,k)',
+  async run(parsed) {
+    // The bench command declares only --device/--quick/--out; read this bench's own flags from argv.
+    const options: Record<string, string | boolean> = { ...extraFlags(process.argv), ...parsed };
+    const device: Device = options['device'] === 'webgpu' ? 'webgpu' : 'cpu';
+    const quick = options['quick'] === true;
+    const batches = typeof options['batches'] === 'string' ? options['batches'].split(',').map((b) => intOpt(b, 1, 'batches')) : quick ? [1, 8] : [1, 8, 64];
+    const tokens = intOpt(options['tokens'], quick ? 24 : 48, 'tokens');
+    const kFixed = intOpt(options['k'], 4, 'k');
+    const draftLayers = intOpt(options['draft-layers'], 1, 'draft-layers');
+    const refine = numOpt(options['refine'], 0.03, 'refine');
+    const drift = numOpt(options['drift'], 0.2, 'drift');
+    const temperature = numOpt(options['temperature'], 0, 'temperature');
+    const config = parseConfig({ ...TARGET, ...(quick ? { num_hidden_layers: 4, hidden_size: 256, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 704 } : {}), num_hidden_layers: intOpt(options['layers'], quick ? 4 : 8, 'layers') }, 'bench spec target');
+    const weights = randomWeights(config, new Xoshiro128(1234), { std: 0.02 });
+    refineDeepLayers(config, weights, draftLayers, refine);
+    const cut = truncatedDraft(config, weights, draftLayers);
+    const target = await loadDecoder({ config, weights, name: 'bench-target' }, { device });
+    const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'bench-draft' }, { device });
+    const previous = await loadDecoder({ config, weights: drifted(weights, drift, 99), name: 'bench-previous-policy' }, { device });
+    console.log(
+      `spec bench on ${device}: target ${(parameterCount(config) / 1e6).toFixed(1)}M params (${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
+        `draft = its first ${draftLayers} layer(s) (${(parameterCount(cut.config) / 1e6).toFixed(1)}M), deep-layer scale ${refine}; ${tokens} new tokens per sequence, temperature ${temperature}, fixed k ${kFixed}`,
+    );
+    const params = { temperature, topK: 0, topP: 1 };
+    // Warm-up: first runs pay for allocations.
+    for (const d of [target, draft, previous]) await generate(d, { prompts: [[1, 2, 3]], params, maxNewTokens: 4, seed: 0 });
+
+    const rows: Row[] = [];
+    const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+    const reps = Math.max(1, intOpt(options['reps'], quick ? 1 : 3, 'reps'));
+    console.log(`each configuration runs ${reps}× in round-robin order; the fastest run counts (the CPU is shared)`);
+    console.log('batch  drafter  k     tok/s   speedup  alpha  acc.rate  c      mean k  S(a,c,k)  fraction  =plain');
+    for (const B of batches) {
+      const prompts = makePrompts(B, config.vocabSize, 17 + B);
+      const old = await generate(previous, { prompts, params, maxNewTokens: tokens, seed: 2 });
+      const makers: Array<[string, () => Drafter | null]> = [
+        ['none', () => null],
+        ['model', () => new ModelDrafter(draft)],
+        ['ngram', () => new NgramDrafter()],
+        [
+          'reuse',
+          () => {
+            const reuse = new ReuseDrafter();
+            old.forEach((o, i) => reuse.observe({
+              id: `old-${i}`, type: 'RolloutCompleted', version: 1, runId: 'bench', step: 0, source: 'bench', seq: i, time: 0,
+              data: { requestId: `old-${i}`, promptId: `p${i}`, groupIndex: 0, tokenIds: o.tokenIds, logprobs: o.logprobs, finishReason: 'length', weightsVersion: 0 },
+            }));
+            return reuse;
+          },
+        ],
+      ];
+      const configs = makers.flatMap(([name, make]) => (name === 'none' ? [{ name, make, k: 0 as number | 'auto' }] : [kFixed, 'auto' as const].map((k) => ({ name, make, k }))));
+      let plainSec = Infinity;
+      let plainTokens: number[][] = [];
+      const best = configs.map(() => ({ sec: Infinity, emitted: 0, same: true, counters: emptyStats(), draftSeconds: 0, kSum: 0, rounds: 0 }));
+      for (let rep = 0; rep < reps; rep++) {
+        const t0 = performance.now();
+        const plain = await generate(target, { prompts, params, maxNewTokens: tokens, seed: 1 });
+        plainSec = Math.min(plainSec, (performance.now() - t0) / 1000);
+        plainTokens = plain.map((p) => p.tokenIds);
+        for (const [ci, cfg] of configs.entries()) {
+          const engine = new SpeculativeEngine({ target, drafter: cfg.make(), k: cfg.k, kMax: 6, maxBatchSize: B });
+          prompts.forEach((p, i) =>
+            engine.add({ requestId: `r${i}`, promptId: `p${i}`, groupIndex: 0, promptTokenIds: p, sampling: { ...params, maxNewTokens: tokens, seed: 1000 + i, stopTokenIds: [], stopStrings: [] } }),
+          );
+          const s0 = performance.now();
+          const done = await engine.runToCompletion();
+          const sec = (performance.now() - s0) / 1000;
+          const t = engine.timings;
+          const b = best[ci]!;
+          if (sec < b.sec) {
+            Object.assign(b, { sec, emitted: done.reduce((s, d) => s + d.tokenIds.length, 0), counters: engine.counters, draftSeconds: t.draftSeconds, kSum: t.kSum, rounds: t.rounds });
+          }
+          if (temperature === 0) b.same &&= done.every((d) => d.tokenIds.join() === plainTokens[Number(d.requestId.slice(1))]!.join());
+          await engine.dispose();
+        }
+      }
+      const plainTps = (B * tokens) / plainSec;
+      const plainStepSec = plainSec / tokens;
+      console.log(`${String(B).padEnd(6)} plain    -     ${fmt(plainTps, 1).padStart(7)}   1.00`);
+      rows.push({ batch: B, drafter: 'plain', k: '0', tokensPerSec: plainTps, speedup: 1, alpha: 0, acceptanceRate: 0, c: 0, meanK: 0, theoretical: 1, fractionOfTheoretical: 1 });
+      configs.forEach((cfg, ci) => {
+        const b = best[ci]!;
+        const c = b.counters;
+        const tps = b.emitted / b.sec;
+        const meanDraft = c.numDrafts > 0 ? c.numDraftTokens / c.numDrafts : 0;
+        const alpha = alphaFromTokensPerRound(c.numDrafts > 0 ? 1 + c.numAcceptedTokens / c.numDrafts : 1, Math.round(meanDraft));
+        const cost = b.kSum > 0 ? b.draftSeconds / b.kSum / plainStepSec : 0;
+        const kRound = b.rounds > 0 ? b.kSum / b.rounds : 0;
+        const S = theoreticalSpeedup(alpha, cost, kRound);
+        const row: Row = {
+          batch: B, drafter: cfg.name, k: String(cfg.k), tokensPerSec: tps, speedup: tps / plainTps, alpha,
+          acceptanceRate: c.numDraftTokens > 0 ? c.numAcceptedTokens / c.numDraftTokens : 0, c: cost, meanK: kRound, theoretical: S,
+          fractionOfTheoretical: tps / plainTps / S,
+        };
+        rows.push(row);
+        console.log(
+          `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(alpha)}   ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO') : '-'}`,
+        );
+      });
+    }
+    await target.release();
+    await draft.release();
+    await previous.release();
+    return { device, config: { layers: config.numLayers, hidden: config.hiddenSize, vocab: config.vocabSize, draftLayers, refine, drift, tokens, temperature, kFixed }, rows };
+  },
+};
