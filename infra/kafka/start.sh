@@ -83,11 +83,12 @@ PROPS
 fi
 brokers="$(cat "$state_dir/brokers")"
 
-# setsid + redirected stdio: the JVM outlives this script and holds none of the caller's pipes.
+# setsid + redirected stdio: the JVM outlives this script and holds none of the caller's pipes,
+# nor the state dir's lock (fd 9), which a later start.sh/stop.sh must be able to take.
 setsid java "-Xmx$KAFKA_HEAP" "-Xms$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
   -Dlog4j2.configurationFile="$state_dir/log4j2.properties" -Dkafka.logs.dir="$state_dir/logs" \
   -cp "$java_cp" kafka.Kafka "$state_dir/server.properties" \
-  </dev/null >>"$state_dir/kafka.out" 2>&1 &
+  </dev/null >>"$state_dir/kafka.out" 2>&1 9>&- &
 pid=$!
 echo "$pid" >"$state_dir/kafka.pid"
 kafka_log "started Kafka $KAFKA_VERSION (pid $pid) on $brokers; logs in $state_dir/logs/server.log"
@@ -104,7 +105,7 @@ if [ -n "$owner_pid" ]; then
   setsid bash -c '
     while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 2; done
     if kill -0 "$2" 2>/dev/null; then bash "$3/stop.sh" --state-dir "$4" >/dev/null 2>&1; fi
-  ' watchdog "$owner_pid" "$pid" "$KAFKA_INFRA_DIR" "$state_dir" </dev/null >/dev/null 2>&1 &
+  ' watchdog "$owner_pid" "$pid" "$KAFKA_INFRA_DIR" "$state_dir" </dev/null >/dev/null 2>&1 9>&- &
   echo $! >"$state_dir/watchdog.pid"
 fi
 
