@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- spec [--device cpu|webgpu] [--quick] [--batches 1,8,64] [--tokens N] [--k N]
- * [--layers L] [--draft-layers n] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
+ * `npm run bench -- spec [--device cpu|webgpu] [--fused] [--quick] [--batches 1,8,64] [--tokens N]
+ * [--k N] [--reps R] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
  * and 64, for each drafter (draft model, n-gram, rollout reuse) at a fixed k and at adaptive k.
  *
  * Pair: a random Llama target (~28M parameters) and a draft cut from its own first layers
@@ -147,11 +147,12 @@ export const specBenchmark: Benchmark = {
     const weights = randomWeights(config, new Xoshiro128(1234), { std: 0.02 });
     refineDeepLayers(config, weights, draftLayers, refine);
     const cut = truncatedDraft(config, weights, draftLayers);
-    const target = await loadDecoder({ config, weights, name: 'bench-target' }, { device });
-    const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'bench-draft' }, { device });
-    const previous = await loadDecoder({ config, weights: drifted(weights, drift, 99), name: 'bench-previous-policy' }, { device });
+    const fused = options['fused'] === true; // the fused GPU graph (fewer, larger dispatches on WebGPU)
+    const target = await loadDecoder({ config, weights, name: 'bench-target' }, { device, fused });
+    const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'bench-draft' }, { device, fused });
+    const previous = await loadDecoder({ config, weights: drifted(weights, drift, 99), name: 'bench-previous-policy' }, { device, fused });
     console.log(
-      `spec bench on ${device}: target ${(parameterCount(config) / 1e6).toFixed(1)}M params (${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
+      `spec bench on ${device}${fused ? ' (fused graph)' : ''}: target ${(parameterCount(config) / 1e6).toFixed(1)}M params (${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
         `draft = its first ${draftLayers} layer(s) (${(parameterCount(cut.config) / 1e6).toFixed(1)}M), deep-layer scale ${refine}; ${tokens} new tokens per sequence, temperature ${temperature}, fixed k ${kFixed}`,
     );
     const params = { temperature, topK: 0, topP: 1 };
@@ -235,6 +236,6 @@ export const specBenchmark: Benchmark = {
     await target.release();
     await draft.release();
     await previous.release();
-    return { device, config: { layers: config.numLayers, hidden: config.hiddenSize, vocab: config.vocabSize, draftLayers, refine, drift, tokens, temperature, kFixed }, rows };
+    return { device, fused, config: { layers: config.numLayers, hidden: config.hiddenSize, vocab: config.vocabSize, draftLayers, refine, drift, tokens, temperature, kFixed }, rows };
   },
 };

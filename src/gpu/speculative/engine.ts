@@ -93,10 +93,12 @@ export interface StepResult {
  * Lossless speculative decoding with continuous batching on a target `Decoder`.
  *
  * One `step()`:
- * 1. Admit waiting requests up to `maxBatchSize`: their prompts (all but the last token) are
- *    prefilled in one forward pass over the new rows and joined to the running cache. Every
- *    row keeps one "pending" token: verified, not yet in the target cache. The drafter's
- *    `prepare` prefills its own state for the joiners (outside the measured draft cost).
+ * 1. Admit waiting requests up to `maxBatchSize`: their prompts are prefilled in one forward
+ *    pass over the new rows (left-padded, last position's logits only) and joined to the
+ *    running cache; each joiner's first token comes from those logits, as in plain decoding (a
+ *    round with k = 0). From then on every row keeps one "pending" token: verified, not yet in
+ *    the target cache. The drafter's `prepare` prefills its own state for the joiners (outside
+ *    the measured draft cost).
  * 2. Choose k (fixed, or adaptive from measured acceptance and costs at this batch size). With
  *    k ≥ 1 the drafter proposes up to k tokens per sequence (cut to what the sequence may still
  *    emit).
@@ -175,15 +177,21 @@ export class SpeculativeEngine {
       await this.options.drafter?.attach?.({ vocabSize: this.options.target.info.vocabSize, name: this.options.target.info.name });
       this.attached = true;
     }
-    await this.admit();
-    if (this.active.length === 0) return { k: 0, rounds: [], completed: [] };
+    // Joiners: prefill, and their first token from the prefill logits (a round with k = 0).
+    const rounds: RoundRecord[] = await this.admit();
+    const completed = await this.retire();
+    if (this.active.length === 0) return { k: 0, rounds, completed };
     const k = this.adaptive ? this.adaptive.choose(this.active.length) : (this.options.k as number);
     const t0 = this.clock();
     const drafts = k > 0 ? await this.propose(k) : this.active.map((): Draft => ({ tokens: [], q: null }));
     const t1 = this.clock();
     const out = await this.batch.append(this.active.map((a, b) => [a.tokens[a.tokens.length - 1]!, ...drafts[b]!.tokens]));
-    const rounds: RoundRecord[] = [];
-    this.active.forEach((a, b) => rounds.push(this.verifyRow(a, b, drafts[b]!, k, out.logits, out.tokensPerRow, out.vocabSize)));
+    const T = out.tokensPerRow;
+    const V = out.vocabSize;
+    this.active.forEach((a, b) => {
+      const row = (j: number) => out.logits.subarray((b * T + j) * V, (b * T + j + 1) * V);
+      rounds.push(this.verifyRow(a, b, drafts[b]!, k, row));
+    });
     const t2 = this.clock();
     this.time = {
       rounds: this.time.rounds + 1,
@@ -191,8 +199,9 @@ export class SpeculativeEngine {
       draftSeconds: this.time.draftSeconds + (t1 - t0),
       verifySeconds: this.time.verifySeconds + (t2 - t1),
     };
-    this.adaptive?.observeRound({ batchSize: this.active.length, k, tokensPerRow: out.tokensPerRow, verifySeconds: t2 - t1, draftSeconds: t1 - t0 });
-    return { k, rounds, completed: await this.retire() };
+    this.adaptive?.observeRound({ batchSize: this.active.length, k, tokensPerRow: T, verifySeconds: t2 - t1, draftSeconds: t1 - t0 });
+    completed.push(...(await this.retire()));
+    return { k, rounds, completed };
   }
 
   /** Runs every queued request to completion; returns them in completion order. */
@@ -208,7 +217,7 @@ export class SpeculativeEngine {
     await this.options.drafter?.dispose?.();
   }
 
-  private async admit(): Promise<void> {
+  private async admit(): Promise<RoundRecord[]> {
     const joiners: Active[] = [];
     while (this.waiting.length > 0 && this.active.length + joiners.length < this.options.maxBatchSize) {
       const req = this.waiting.shift()!;
@@ -225,10 +234,15 @@ export class SpeculativeEngine {
         finish: null,
       });
     }
-    if (joiners.length === 0) return;
-    await this.batch.admit(joiners.map((j) => ({ id: j.req.requestId, tokens: j.tokens.slice(0, -1) })));
-    if (this.options.k !== 0) await this.options.drafter?.prepare?.(joiners.map((a) => this.draftSequence(a)));
+    if (joiners.length === 0) return [];
+    const first = this.active.length;
+    const out = await this.batch.admit(joiners.map((j) => ({ id: j.req.requestId, tokens: j.tokens })));
     this.active.push(...joiners);
+    const V = out.vocabSize;
+    const rounds = joiners.map((a, i) => this.verifyRow(a, first + i, { tokens: [], q: null }, 0, () => out.logits.subarray(i * V, (i + 1) * V)));
+    const live = joiners.filter((a) => a.finish === null);
+    if (this.options.k !== 0 && live.length > 0) await this.options.drafter?.prepare?.(live.map((a) => this.draftSequence(a)));
+    return rounds;
   }
 
   private async propose(k: number): Promise<Draft[]> {
@@ -265,9 +279,12 @@ export class SpeculativeEngine {
     };
   }
 
-  private verifyRow(a: Active, b: number, draft: Draft, k: number, logits: Float32Array, T: number, V: number): RoundRecord {
+  /**
+   * Accepts/rejects one row's draft and appends the emitted tokens. `row(j)` is the target's
+   * logits at position j (scoring draft j, or the bonus at j = n); `b` is the row in the cache.
+   */
+  private verifyRow(a: Active, b: number, draft: Draft, k: number, row: (j: number) => Float32Array): RoundRecord {
     const n = draft.tokens.length;
-    const row = (j: number) => logits.subarray((b * T + j) * V, (b * T + j + 1) * V);
     const s = a.req.sampling;
     let result: VerifyResult;
     let probs: Float64Array[] | null = null;

@@ -55,22 +55,22 @@ export class KvBatch {
   }
 
   /**
-   * Adds rows at the end of the batch, prefilled with `tokens` (may be empty): one forward pass
-   * over the new rows only (right-padded to the longest, padding masked), then a concatenation
-   * with the running cache (which left-pads the shorter side; those slots are masked too).
-   * Returns the prefill logits (null when every new row is empty).
+   * Adds rows at the end of the batch, prefilled with `tokens` (possibly empty): one forward
+   * pass over the new rows only, left-padded to the longest (padding masked) so that every row's
+   * last token sits in the last position; only that position's logits are computed
+   * (`numLogitsToKeep` 1) and returned, [n, 1, V]: the distribution of each row's next token
+   * (meaningless for an empty row; an empty array when all rows are empty).
+   * The new cache is joined to the running one (concatRows left-pads the shorter side; those
+   * slots are masked too).
    */
-  async admit(entries: ReadonlyArray<{ id: string; tokens: readonly number[] }>): Promise<BatchLogits | null> {
-    if (entries.length === 0) return null;
+  async admit(entries: ReadonlyArray<{ id: string; tokens: readonly number[] }>): Promise<BatchLogits> {
+    if (entries.length === 0) throw new Error('KvBatch.admit: no rows to add');
     const fresh = entries.map((e): RowState => ({ id: e.id, mask: [], tokens: [], slots: [] }));
     const T = Math.max(...entries.map((e) => e.tokens.length));
     let newCache = this.decoder.emptyCache(entries.length);
-    let out: BatchLogits | null = null;
-    if (T > 0) {
-      const { logits, cache } = await this.runForward(fresh, newCache, entries.map((e) => e.tokens), T);
-      newCache = cache;
-      out = { logits, tokensPerRow: T, vocabSize: this.decoder.info.vocabSize };
-    }
+    let logits: Float32Array = new Float32Array(0); // no logits when every row is empty
+    if (T > 0) ({ logits, cache: newCache } = await this.runForward(fresh, newCache, entries.map((e) => e.tokens), T, 'left', 1));
+    const out: BatchLogits = { logits, tokensPerRow: 1, vocabSize: this.decoder.info.vocabSize };
     if (this.rowStates.length === 0) {
       this.cache.dispose();
       this.cache = newCache;
@@ -103,7 +103,7 @@ export class KvBatch {
       throw new Error(`KvBatch.append: ${tokens.length} token rows for a batch of ${this.rowStates.length}`);
     }
     const T = Math.max(1, ...tokens.map((t) => t.length));
-    const { logits, cache } = await this.runForward(this.rowStates, this.cache, tokens, T);
+    const { logits, cache } = await this.runForward(this.rowStates, this.cache, tokens, T, 'right');
     this.cache = cache;
     return { logits, tokensPerRow: T, vocabSize: this.decoder.info.vocabSize };
   }
@@ -146,6 +146,8 @@ export class KvBatch {
     cache: KvCache,
     tokens: ReadonlyArray<readonly number[]>,
     T: number,
+    pad: 'left' | 'right',
+    numLogitsToKeep?: number,
   ): Promise<{ logits: Float32Array; cache: KvCache }> {
     const past = cache.pastLength;
     const inputIds: number[][] = [];
@@ -153,27 +155,29 @@ export class KvBatch {
     const attentionMask: number[][] = [];
     rows.forEach((r, b) => {
       const t = tokens[b]!;
+      const lead = pad === 'left' ? T - t.length : 0; // padding slots before the real tokens
       const pos0 = r.tokens.length;
       const ids = new Array<number>(T);
       const pos = new Array<number>(T);
       const newMask = new Array<number>(T);
       for (let j = 0; j < T; j++) {
-        const real = j < t.length;
-        ids[j] = real ? t[j]! : 0;
-        // Padding gets the next position too: it is masked, so its angle matters to nobody.
-        pos[j] = pos0 + Math.min(j, t.length);
+        const i = j - lead; // index into t, or out of range for padding
+        const real = i >= 0 && i < t.length;
+        ids[j] = real ? t[i]! : 0;
+        // Padding is masked, so its position matters to nobody; keep it in range.
+        pos[j] = pos0 + Math.min(Math.max(i, 0), t.length);
         newMask[j] = real ? 1 : 0;
       }
       inputIds.push(ids);
       positionIds.push(pos);
       attentionMask.push([...r.mask, ...newMask]);
       r.mask = [...r.mask, ...newMask];
-      for (let j = 0; j < t.length; j++) {
-        r.tokens.push(t[j]!);
-        r.slots.push(past + j);
+      for (let i = 0; i < t.length; i++) {
+        r.tokens.push(t[i]!);
+        r.slots.push(past + lead + i);
       }
     });
-    const out = await this.decoder.forward({ inputIds, positionIds, attentionMask }, cache);
+    const out = await this.decoder.forward({ inputIds, positionIds, attentionMask, ...(numLogitsToKeep ? { numLogitsToKeep } : {}) }, cache);
     return { logits: out.logits, cache: out.cache };
   }
 }

@@ -44,6 +44,7 @@ export class ModelDrafter implements Drafter {
   async prepare(sequences: readonly DraftSequence[]): Promise<void> {
     const known = new Set(this.batch.ids);
     const fresh = sequences.filter((s) => !known.has(s.id));
+    if (fresh.length === 0) return;
     await this.batch.admit(fresh.map((s) => ({ id: s.id, tokens: s.tokens.slice(0, -1) })));
   }
 
