@@ -24,9 +24,15 @@ describe(`specstream generate (${testDevice})`, () => {
     const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(3);
     for (const l of lines) {
-      expect(l['token_ids']).toHaveLength(4);
-      expect(l['logprobs']).toHaveLength(4);
-      expect(l['finish_reason']).toBe('length');
+      const ids = l['token_ids'] as number[];
+      expect(l['logprobs']).toHaveLength(ids.length);
+      // the bundled policy is trained on this task: it may end with end-of-text (id 0) early
+      if (l['finish_reason'] === 'length') expect(ids).toHaveLength(4);
+      else {
+        expect(l['finish_reason']).toBe('stop');
+        expect(ids.length).toBeLessThanOrEqual(4);
+        expect(ids[ids.length - 1]).toBe(0);
+      }
       expect(typeof l['text']).toBe('string');
       expect((l['logprobs'] as number[]).every((x) => x <= 0)).toBe(true);
     }

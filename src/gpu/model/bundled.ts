@@ -39,7 +39,7 @@ export function bundledConfigs(): { policy: LlamaConfig; draft: LlamaConfig } {
   const common = { vocab_size: VOCAB_SIZE, bos_token_id: 1, eos_token_id: 0, pad_token_id: 2, rope_theta: 10000, rms_norm_eps: 1e-5, max_position_embeddings: 512 };
   return {
     policy: parseConfig({ ...common, model_type: 'llama', hidden_size: 64, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 192, tie_word_embeddings: false }, 'tiny-policy'),
-    draft: parseConfig({ ...common, model_type: 'llama', hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 96, tie_word_embeddings: true }, 'tiny-draft'),
+    draft: parseConfig({ ...common, model_type: 'llama', hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 96, tie_word_embeddings: true }, 'tiny-draft'),
   };
 }
 

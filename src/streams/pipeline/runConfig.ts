@@ -58,7 +58,7 @@ export const runConfigSchema = z
       .prefault({}),
     optimizer: z
       .object({
-        lr: z.number().positive().default(3e-3),
+        lr: z.number().positive().default(3e-4),
         weightDecay: z.number().nonnegative().default(0),
         beta1: z.number().min(0).lt(1).default(0.9),
         beta2: z.number().min(0).lt(1).default(0.999),
