@@ -1,5 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { FileEventLog } from '../../streams/log/FileEventLog.js';
+import { KafkaEventLog } from '../../streams/log/KafkaEventLog.js';
+import { defaultTopology } from '../../streams/log/kafka/topics.js';
+import type { EventLog } from '../../streams/log/EventLog.js';
 import { formatStepMetrics, replayLog, type MetricsFormat } from '../../streams/replay.js';
 
 const stepArg = (v: string): number => {
@@ -11,21 +14,33 @@ const formatArg = (v: string): MetricsFormat => {
   return v;
 };
 
+/**
+ * Opens a log for reading: a file log directory (read-only: no lock, a torn tail is reported and
+ * skipped), or `kafka://brokers/prefix` — the topics `<prefix>.*` a run wrote (`specstream train`
+ * with a Kafka log uses `<topicPrefix>.<runId>`).
+ */
+export async function openLogForReading(where: string): Promise<EventLog> {
+  const m = /^kafka:\/\/([^/]+)\/(.+)$/.exec(where);
+  if (where.startsWith('kafka:') && !m) throw new Error(`expected kafka://host:port[,host:port…]/<topic prefix>, received "${where}"`);
+  if (m) return new KafkaEventLog({ brokers: m[1]!.split(','), topology: defaultTopology(m[2]!) });
+  return FileEventLog.open(where, {
+    readOnly: true,
+    onWarning: (msg) => process.stderr.write(`specstream replay: warning: ${msg}\n`),
+  });
+}
+
 /** `specstream replay <log>`: recomputes every per-step metric from an event log. */
 export function registerReplay(program: Command): void {
   program
     .command('replay')
     .description('recompute per-step metrics from an event log (the same fold the live run prints)')
-    .argument('<log>', 'event log directory')
+    .argument('<log>', 'event log directory, or kafka://host:port[,host:port…]/<topic prefix> for a log on Kafka')
     .option('--from-step <N>', 'first step to include', stepArg)
     .option('--to-step <M>', 'last step to include', stepArg)
     .option('--worker <ID>', "only this worker's spec_decode/* counters")
     .option('--format <format>', 'table | json (one object per step per line) | csv', formatArg, 'table')
     .action(async (dir: string, opts: { fromStep?: number; toStep?: number; worker?: string; format: MetricsFormat }) => {
-      const log = await FileEventLog.open(dir, {
-        readOnly: true,
-        onWarning: (m) => process.stderr.write(`specstream replay: warning: ${m}\n`),
-      });
+      const log = await openLogForReading(dir);
       try {
         const rows = await replayLog(log, {
           ...(opts.fromStep !== undefined && { fromStep: opts.fromStep }),

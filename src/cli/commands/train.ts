@@ -23,14 +23,16 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 /** A run id that sorts by start time: `run-20261126-031500`. */
 const newRunId = () => `run-${new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`;
 
-async function openLog(config: RunConfig, runDir: string): Promise<{ log: EventLog; where: string }> {
+async function openLog(config: RunConfig, runId: string, runDir: string): Promise<{ log: EventLog; where: string }> {
   if (config.log.kind === 'file') {
     const dir = join(runDir, 'events');
     const log = await FileEventLog.open(dir, { durability: parseDurability(config.log.durability) });
     return { log, where: dir };
   }
-  const log = new KafkaEventLog({ brokers: config.log.brokers, topology: defaultTopology(config.log.topicPrefix) });
-  return { log, where: `kafka ${config.log.brokers.join(',')} topics ${config.log.topicPrefix}.*` };
+  // one set of topics per run, so runs never mix in a replay
+  const prefix = `${config.log.topicPrefix}.${runId}`;
+  const log = new KafkaEventLog({ brokers: config.log.brokers, topology: defaultTopology(prefix) });
+  return { log, where: `kafka://${config.log.brokers.join(',')}/${prefix}` };
 }
 
 /** `specstream train`: a GRPO run with speculative-decoding rollouts (what `npm start` runs). */
@@ -53,7 +55,7 @@ export function registerTrain(program: Command): void {
       mkdirSync(runDir, { recursive: true });
       writeFileSync(join(runDir, 'config.json'), JSON.stringify({ ...config, runId }, null, 2) + '\n');
       const task = await loadTask(config.task);
-      const { log, where } = await openLog(config, runDir);
+      const { log, where } = await openLog(config, runId, runDir);
       const say = (line: string) => process.stderr.write(`specstream: ${line}\n`);
       say(`run ${runId}: task ${task.name}, ${config.steps} steps × ${config.promptsPerStep} prompts × ${config.groupSize} samples, drafter ${config.speculative.drafter} (k=${config.speculative.k}), device ${config.model.device}`);
       say(`event log: ${where}`);
@@ -86,7 +88,7 @@ export function registerTrain(program: Command): void {
         live.complete();
         if (opts.format === 'table') process.stdout.write(formatStepMetrics(rows, 'table'));
         say(`final weights: ${result.finalCheckpoint}`);
-        say(`replay with: specstream replay ${config.log.kind === 'file' ? join(runDir, 'events') : '<kafka>'}`);
+        say(`replay with: specstream replay ${where}`);
       } finally {
         await log.close();
         if (dashboard && opts.keepDashboard) {

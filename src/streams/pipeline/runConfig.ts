@@ -8,7 +8,7 @@ import { z } from 'zod';
  */
 export const runConfigSchema = z
   .object({
-    runId: z.string().min(1).optional().describe('defaults to a timestamped id'),
+    runId: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only (it names a folder and Kafka topics)').optional(),
     seed: z.number().int().default(0),
     task: z.string().min(1).default('copy').describe('built-in task name or path to an ES module'),
     steps: z.number().int().positive().default(6),
