@@ -16,7 +16,10 @@ export interface AdaptiveKOptions {
    * observations dominate), so acceptance follows a policy drifting away from its draft.
    */
   readonly decay?: number;
-  /** While k = 0 is chosen, re-measure acceptance with k = 1 once every this many rounds (default 100). */
+  /**
+   * While k = 0 is chosen, re-measure with k = 1 after 8, 16, 32, … rounds, at most every this
+   * many rounds (default 100): early mistakes are corrected fast, the long-run cost is small.
+   */
   readonly probeEvery?: number;
 }
 
@@ -38,6 +41,16 @@ interface Ema {
   weight: number;
 }
 
+/**
+ * A cost estimate robust to a shared machine: other processes only ever add time, so the
+ * estimate is the smallest recent sample, allowed to rise by `rise` per observation so that a
+ * real increase (a longer cache) still shows.
+ */
+function floorAdd(e: Ema | undefined, x: number, rise: number): Ema {
+  if (!e) return { value: x, weight: 1 };
+  return { value: Math.min(e.value * (1 + rise), x), weight: e.weight + 1 };
+}
+
 function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
   if (!e) return { value: x, weight: 1 };
   const weight = e.weight * decay + 1;
@@ -56,14 +69,16 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  *   seconds per round          C_b(k) = V_b(k + 1) + k·d_b,
  *     V_b(T) = verify cost at T positions per row: a least-squares line through the measured
  *     (T, seconds) points of the bucket (affine in T: fixed dispatch cost + per-token work);
- *     d_b = measured draft seconds per draft step.
+ *     d_b = measured draft seconds per draft step. Each measured cost is the smallest recent
+ *     sample (rising 2% per observation): contention on a shared machine only adds time.
  *
- * 1. A bucket with no measurements explores: k = 1 first, then k = 0 — two cheap rounds give
- *    the line V_b and a first acceptance figure without paying for a long draft at a batch
- *    size where it may not pay.
+ * 1. A bucket with no measurements explores: k = min(kMax, 3) first, then k = 0 — two rounds
+ *    measure both ends of the line V_b (a short probe, k = 1, extrapolates badly from two
+ *    noisy points) and a first acceptance figure for three positions.
  * 2. Otherwise choose argmax_k E(k) / C_b(k) (ties → smaller k).
- * 3. While the choice is 0, every `probeEvery`-th round uses k = 1 so acceptance keeps being
- *    measured (the policy may have moved closer to the draft).
+ * 3. While the choice is 0, probe with k = 1 after 8, 16, 32, … (at most `probeEvery`) rounds,
+ *    so acceptance and the T = 2 cost keep being measured (the policy may have moved closer to
+ *    the draft; an early estimate may have been unlucky).
  *
  * @example
  * const ak = new AdaptiveK({ kMax: 6 });
@@ -80,7 +95,8 @@ export class AdaptiveK {
   private readonly accept: Array<Ema | undefined> = [];
   private readonly verify = new Map<number, Map<number, Ema>>();
   private readonly draftStep = new Map<number, Ema>();
-  private roundsAtZero = 0;
+  private sinceProbe = 0;
+  private probeInterval = FIRST_PROBE;
 
   constructor(options: AdaptiveKOptions) {
     if (!Number.isInteger(options.kMax) || options.kMax < 0) {
@@ -95,15 +111,18 @@ export class AdaptiveK {
   choose(batchSize: number): number {
     if (this.kMax === 0) return 0;
     const table = this.verify.get(bucketOf(batchSize));
-    if (!table?.has(2)) return 1;
+    if (!table || ![...table.keys()].some((t) => t > 1)) return Math.min(this.kMax, 3);
     if (!table.has(1)) return 0;
     const best = this.bestK(batchSize);
     if (best > 0) {
-      this.roundsAtZero = 0;
+      this.sinceProbe = 0;
+      this.probeInterval = FIRST_PROBE;
       return best;
     }
-    this.roundsAtZero++;
-    return this.roundsAtZero % this.probeEvery === 0 ? 1 : 0;
+    if (++this.sinceProbe < this.probeInterval) return 0;
+    this.sinceProbe = 0;
+    this.probeInterval = Math.min(this.probeEvery, 2 * this.probeInterval);
+    return 1;
   }
 
   /** argmax_k expected tokens per second (no exploration). */
@@ -151,10 +170,10 @@ export class AdaptiveK {
     const b = bucketOf(m.batchSize);
     let table = this.verify.get(b);
     if (!table) this.verify.set(b, (table = new Map()));
-    // Keyed by the positions actually scored: an exploration with k = 1 where nobody proposed
-    // is a T = 1 measurement, and exploration asks for k = 1 again.
-    table.set(m.tokensPerRow, emaAdd(table.get(m.tokensPerRow), m.verifySeconds, this.decay));
-    if (m.k > 0) this.draftStep.set(b, emaAdd(this.draftStep.get(b), m.draftSeconds / m.k, this.decay));
+    // Keyed by the positions actually scored: an exploration where nobody proposed is a T = 1
+    // measurement, and exploration asks again.
+    table.set(m.tokensPerRow, floorAdd(table.get(m.tokensPerRow), m.verifySeconds, COST_RISE));
+    if (m.k > 0) this.draftStep.set(b, floorAdd(this.draftStep.get(b), m.draftSeconds / m.k, COST_RISE));
   }
 
   /**
@@ -189,6 +208,9 @@ export class AdaptiveK {
     return intercept + slope * tokensPerRow;
   }
 }
+
+const FIRST_PROBE = 8;
+const COST_RISE = 0.02;
 
 /** Batch sizes 1, 2, 3–4, 5–8, … share a cost table. */
 export function bucketOf(batchSize: number): number {
