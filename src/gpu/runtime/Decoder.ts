@@ -64,6 +64,13 @@ export interface KvCache {
    * On WebGPU the copy runs on the GPU (a small Gather session); tensors never leave the device.
    */
   gatherRows(rows: readonly number[]): Promise<KvCache>;
+  /**
+   * Keeps/reorders slots along the sequence axis, per row: result row b, slot j = this row b,
+   * slot `slots[b][j]` (every row the same number of slots). Consumes `this`. Speculative
+   * decoding uses it to compact a cache whose rejected slots were masked out. Optional: a
+   * Decoder without it never compacts.
+   */
+  gatherSlots?(slots: readonly (readonly number[])[]): Promise<KvCache>;
   /** Frees the device tensors. Idempotent. */
   dispose(): void;
 }

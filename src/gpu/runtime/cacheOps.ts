@@ -13,10 +13,13 @@ import { CheckedSession } from './session.js';
  *   gather:  out_i = Gather(c_i, rows, axis 0)                         for each cache tensor i
  *   concat:  out_i = Concat(Pad(a_i, [0,0,padA,0]), Pad(b_i, [0,0,padB,0]), axis 0)
  *            (left-pads the sequence axis of the shorter cache with zeros)
+ *   slots:   out_i = GatherElements(c_i, Expand(idx [B,1,S',1], [1,Hkv,1,D]), axis 2)
+ *            (per-row slot selection: compaction of masked-out slots, speculative decoding)
  */
 export class CacheOps {
   private gatherSession: Promise<CheckedSession> | undefined;
   private concatSession: Promise<CheckedSession> | undefined;
+  private slotsSession: Promise<CheckedSession> | undefined;
 
   constructor(
     private readonly device: Device,
@@ -58,6 +61,28 @@ export class CacheOps {
     return created;
   }
 
+  /** Per-row slots `slots[b]` of every cache tensor (consumes nothing; the caller disposes the inputs). */
+  async gatherSlots(tensors: readonly ort.Tensor[], slots: readonly (readonly number[])[]): Promise<ort.Tensor[]> {
+    if (!this.slotsSession) {
+      const g = new GraphBuilder('kv_slots');
+      const shape = (s: string) => ['batch', this.dims.heads, s, this.dims.headDim];
+      const idx = g.input('slots', 'int64', ['batch', 1, 'kept', 1]);
+      const full = g.op1('Expand', [idx, g.constInt64([1, this.dims.heads, 1, this.dims.headDim])]);
+      const outs = this.outputs('out');
+      for (let i = 0; i < this.count; i++) {
+        g.op('GatherElements', [g.input(`c${i}`, 'float32', shape('seq')), full], { axis: attr.int(2) }, { outputs: [outs[i]!] });
+        g.output(outs[i]!, 'float32', shape('kept'));
+      }
+      this.slotsSession = CheckedSession.create(serializeModel(g.build()), { device: this.device, gpuOutputs: outs, source: 'KV-cache slots helper' });
+    }
+    const s = await this.slotsSession;
+    const S = slots[0]?.length ?? 0;
+    const feeds: Record<string, ort.Tensor> = { slots: new ort.Tensor('int64', BigInt64Array.from(slots.flat().map(BigInt)), [slots.length, 1, S, 1]) };
+    tensors.forEach((t, i) => (feeds[`c${i}`] = t));
+    const out = await s.run(feeds);
+    return this.outputs('out').map((n) => out[n]!);
+  }
+
   /** Rows `rows` of every cache tensor (consumes nothing; the caller disposes the inputs). */
   async gather(tensors: readonly ort.Tensor[], rows: readonly number[]): Promise<ort.Tensor[]> {
     const s = await this.session('gather');
@@ -79,6 +104,6 @@ export class CacheOps {
   }
 
   async release(): Promise<void> {
-    for (const s of [this.gatherSession, this.concatSession]) if (s) await (await s).release();
+    for (const s of [this.gatherSession, this.concatSession, this.slotsSession]) if (s) await (await s).release();
   }
 }

@@ -47,6 +47,19 @@ export class OrtKvCache implements KvCache {
     return new OrtKvCache(this.ops, rows.length, this.pastLength, out);
   }
 
+  async gatherSlots(slots: readonly (readonly number[])[]): Promise<KvCache> {
+    const S = slots[0]?.length ?? 0;
+    if (slots.length !== this.batch) throw new Error(`KvCache.gatherSlots: ${slots.length} slot lists for a cache of ${this.batch} rows`);
+    for (const [b, row] of slots.entries()) {
+      if (row.length !== S) throw new Error(`KvCache.gatherSlots: row ${b} keeps ${row.length} slots, row 0 keeps ${S}; every row must keep the same number`);
+      const bad = row.find((j) => !Number.isInteger(j) || j < 0 || j >= this.pastLength);
+      if (bad !== undefined) throw new Error(`KvCache.gatherSlots: slot ${bad} of row ${b} is out of range for ${this.pastLength} slots`);
+    }
+    const out = await this.ops.gatherSlots(this.peek(), slots);
+    this.dispose();
+    return new OrtKvCache(this.ops, this.batch, S, out);
+  }
+
   /** Joins `a` and `b` along the batch axis (see Decoder.concatRows). */
   static async concat(ops: CacheOps, a: OrtKvCache, b: OrtKvCache): Promise<OrtKvCache> {
     const len = Math.max(a.pastLength, b.pastLength);

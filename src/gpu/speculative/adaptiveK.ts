@@ -67,8 +67,8 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  *     (this folds in the drafter proposing fewer than k); an unmeasured position extrapolates
  *     geometrically from the last measured one;
  *   seconds per round          C_b(k) = V_b(k + 1) + k·d_b,
- *     V_b(T) = verify cost at T positions per row: a least-squares line through the measured
- *     (T, seconds) points of the bucket (affine in T: fixed dispatch cost + per-token work);
+ *     V_b(T) = verify cost at T positions per row: measured, or interpolated between the
+ *     measured T of the bucket (piecewise linear; see `verifyCost`);
  *     d_b = measured draft seconds per draft step. Each measured cost is the smallest recent
  *     sample (rising 2% per observation): contention on a shared machine only adds time.
  *
@@ -186,26 +186,27 @@ export class AdaptiveK {
     }
   }
 
+  /**
+   * V_b(T): the measured cost at T when there is one; otherwise interpolated linearly between
+   * the nearest measured T on each side, or extrapolated from the two nearest on one side
+   * (slope ≥ 0), or proportional to T from a single point. Not one global line: on a CPU the
+   * step from T = 1 (a matrix-vector product) to T = 2 (a matrix-matrix product) costs far
+   * more than each further position, and a line through both ends would hide it.
+   */
   private verifyCost(bucket: number, tokensPerRow: number): number {
     const table = this.verify.get(bucket);
     if (!table || table.size === 0) return 1;
     const exact = table.get(tokensPerRow);
-    if (table.size === 1) {
-      const [[t, e]] = [...table.entries()] as [[number, Ema]];
-      return exact ? exact.value : (e.value * tokensPerRow) / t;
-    }
-    // Least squares line through the measured points.
-    let n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-    for (const [t, e] of table) {
-      n++;
-      sx += t;
-      sy += e.value;
-      sxx += t * t;
-      sxy += t * e.value;
-    }
-    const slope = Math.max(0, (n * sxy - sx * sy) / (n * sxx - sx * sx));
-    const intercept = (sy - slope * sx) / n;
-    return intercept + slope * tokensPerRow;
+    if (exact) return exact.value;
+    const pts = [...table.entries()].map(([t, e]) => [t, e.value] as const).sort((a, b) => a[0] - b[0]);
+    if (pts.length === 1) return (pts[0]![1] * tokensPerRow) / pts[0]![0];
+    const below = pts.filter(([t]) => t < tokensPerRow);
+    const above = pts.filter(([t]) => t > tokensPerRow);
+    const line = ([t0, c0]: readonly [number, number], [t1, c1]: readonly [number, number]) =>
+      c0 + (Math.max(0, c1 - c0) / (t1 - t0)) * (tokensPerRow - t0);
+    if (below.length > 0 && above.length > 0) return line(below[below.length - 1]!, above[0]!);
+    if (below.length >= 2) return line(below[below.length - 2]!, below[below.length - 1]!);
+    return Math.min(above[0]![1], line(above[0]!, above[1]!));
   }
 }
 

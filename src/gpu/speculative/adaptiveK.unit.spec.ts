@@ -78,6 +78,15 @@ describe('AdaptiveK', () => {
     const probes = chosen.flatMap((k, i) => (i >= 2 && k === 1 ? [i - 2] : []));
     expect(probes).toEqual([7, 23, 43, 63]);
   });
+  it('interpolates verify costs piecewise between measured T (a CPU jumps from T = 1 to T = 2)', () => {
+    const ak = new AdaptiveK({ kMax: 6 });
+    for (const [T, sec] of [[1, 1.0], [4, 1.3], [2, 1.25]] as const) {
+      ak.observeRound({ batchSize: 1, k: T - 1, tokensPerRow: T, verifySeconds: sec, draftSeconds: 0 });
+    }
+    expect(ak.expectedCost(1, 2)).toBeCloseTo(1.275, 9); // T = 3: between T = 2 and T = 4
+    expect(ak.expectedCost(1, 4)).toBeCloseTo(1.325, 9); // T = 5: extrapolated from T = 2, 4
+    expect(ak.expectedCost(1, 1)).toBeCloseTo(1.25, 9); // measured
+  });
   it('extrapolates acceptance of unmeasured positions geometrically', () => {
     const ak = new AdaptiveK({ kMax: 4, decay: 1 }); // decay 1: plain running means
     for (let s = 0; s < 100; s++) ak.observeAcceptance(2, s < 80 ? (s < 64 ? 2 : 1) : 0);

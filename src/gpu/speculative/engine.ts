@@ -54,6 +54,11 @@ export interface EngineOptions {
   readonly decode?: (ids: readonly number[]) => string;
   /** The stochastic acceptance rule (default: `acceptStochastic`); a test plugs in wrong ones. */
   readonly rule?: AcceptanceRule;
+  /**
+   * Compact the target cache (drop masked-out slots) once it has at least this many slots and
+   * they are mostly holes (default 32; 0 = never). See `KvBatch`.
+   */
+  readonly compactAt?: number;
   /** Called with the tokens (and their logprobs) each round appends to a sequence (streaming). */
   readonly onTokens?: (requestId: string, tokens: readonly number[], logprobs: readonly number[]) => void;
   /** Wall clock in seconds for the adaptive-k cost model (default `performance.now() / 1000`). */
@@ -134,7 +139,7 @@ export class SpeculativeEngine {
       throw new Error(`SpeculativeEngine: maxBatchSize must be an integer ≥ 1, received ${maxBatchSize}`);
     }
     if (k !== 0 && options.drafter === null) throw new Error(`SpeculativeEngine: k = ${k} needs a drafter (use k = 0 for plain decoding)`);
-    this.batch = new KvBatch(options.target);
+    this.batch = new KvBatch(options.target, options.compactAt ?? 32);
     this.adaptive = k === 'auto' ? new AdaptiveK({ kMax: options.kMax ?? 6 }) : null;
     this.rule = options.rule ?? acceptStochastic;
     this.clock = options.clock ?? (() => performance.now() / 1000);

@@ -31,8 +31,40 @@ export class KvBatch {
   private rowStates: RowState[] = [];
   private cache: KvCache;
 
-  constructor(private readonly decoder: Decoder) {
+  /**
+   * @param compactAt compact (drop masked-out slots, `KvCache.gatherSlots`) before a forward
+   *   once the cache has at least this many slots and every row's valid tokens fit in half of
+   *   them; 0 = never. Holes cost attention and cache-copy time on every later forward.
+   */
+  constructor(
+    private readonly decoder: Decoder,
+    private readonly compactAt = 32,
+  ) {
     this.cache = decoder.emptyCache(0);
+  }
+
+  /**
+   * Drops masked-out slots when they are the majority: one slot gather per row (on the device),
+   * keeping each row's valid slots in order, left-padded with masked filler to the longest row.
+   * Returns whether it compacted. A decoder without `gatherSlots` never compacts.
+   */
+  async compact(force = false): Promise<boolean> {
+    const past = this.cache.pastLength;
+    if (!this.cache.gatherSlots || this.rowStates.length === 0) return false;
+    const keep = Math.max(...this.rowStates.map((r) => r.tokens.length));
+    if (!force && (this.compactAt === 0 || past < this.compactAt || keep > past / 2)) return false;
+    if (keep === past) return false;
+    const lists = this.rowStates.map((r) => {
+      const pad = keep - r.slots.length;
+      return [...new Array<number>(pad).fill(r.slots[0] ?? 0), ...r.slots];
+    });
+    this.cache = await this.cache.gatherSlots(lists);
+    for (const r of this.rowStates) {
+      const pad = keep - r.slots.length;
+      r.mask = [...new Array<number>(pad).fill(0), ...new Array<number>(r.slots.length).fill(1)];
+      r.slots = r.slots.map((_, i) => pad + i);
+    }
+    return true;
   }
 
   /** Row ids in batch order. */
@@ -103,6 +135,7 @@ export class KvBatch {
       throw new Error(`KvBatch.append: ${tokens.length} token rows for a batch of ${this.rowStates.length}`);
     }
     const T = Math.max(1, ...tokens.map((t) => t.length));
+    await this.compact();
     const { logits, cache } = await this.runForward(this.rowStates, this.cache, tokens, T, 'right');
     this.cache = cache;
     return { logits, tokensPerRow: T, vocabSize: this.decoder.info.vocabSize };

@@ -27,8 +27,12 @@ export class ModelDrafter implements Drafter {
   readonly name = 'model';
   private readonly batch: KvBatch;
 
-  constructor(private readonly draft: Decoder) {
-    this.batch = new KvBatch(draft);
+  /** @param compactAt see `KvBatch` (default 32; 0 = never compact the draft cache). */
+  constructor(
+    private readonly draft: Decoder,
+    compactAt = 32,
+  ) {
+    this.batch = new KvBatch(draft, compactAt);
   }
 
   attach(target: { readonly vocabSize: number; readonly name: string }): void {
