@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- spec [--device cpu|webgpu] [--fused] [--quick] [--batches 1,8,64] [--tokens N]
- * [--k N] [--reps R] [--waves W] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
+ * [--k N] [--reps R] [--waves W] [--draft-threads N] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
  * and 64, for each drafter (draft model, n-gram, rollout reuse) at a fixed k and at adaptive k.
  *
  * Pair: a random Llama target (~28M parameters) and a draft cut from its own first layers
@@ -14,7 +14,7 @@
  * to every weight (`--drift`, relative, default 0.005 — random models have tiny logit margins,
  * so greedy outputs diverge fast: 0.005 gives a first-position acceptance ≈ 0.8, 0.05 ≈ 0).
  *
- * Per batch size B, `--waves` (default 2) × B requests go through the engine's continuous
+ * Per batch size B, `--waves` (default 3) × B requests go through the engine's continuous
  * batching with at most B sequences verified together, as rollouts do; the baseline `plain` is
  * the same engine with k = 0, and `generate` (the sampling module's plain decoder, static
  * batches of B) is printed for reference.
@@ -157,7 +157,10 @@ export const specBenchmark: Benchmark = {
     const cut = truncatedDraft(config, weights, draftLayers);
     const fused = options['fused'] === true; // the fused GPU graph (fewer, larger dispatches on WebGPU)
     const target = await loadDecoder({ config, weights, name: 'bench-target' }, { device, fused });
-    const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'bench-draft' }, { device, fused });
+    // On a CPU the draft session gets one intra-op thread: a multi-threaded pool keeps spinning
+    // after each draft step and slows the target's next forward ~2× on a small machine.
+    const draftThreads = intOpt(options['draft-threads'], device === 'cpu' ? 1 : 0, 'draft-threads');
+    const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'bench-draft' }, { device, fused, ...(draftThreads > 0 ? { intraOpNumThreads: draftThreads } : {}) });
     const previous = await loadDecoder({ config, weights: drifted(weights, drift, 99), name: 'bench-previous-policy' }, { device, fused });
     console.log(
       `spec bench on ${device}${fused ? ' (fused graph)' : ''}: target ${(parameterCount(config) / 1e6).toFixed(1)}M params (${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
@@ -170,7 +173,7 @@ export const specBenchmark: Benchmark = {
     const rows: Row[] = [];
     const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
     const reps = Math.max(1, intOpt(options['reps'], quick ? 1 : 2, 'reps'));
-    const waves = Math.max(1, intOpt(options['waves'], quick ? 1 : 2, 'waves'));
+    const waves = Math.max(1, intOpt(options['waves'], quick ? 1 : 3, 'waves'));
     console.log(
       `per batch size B: ${waves}·B requests through continuous batching (at most B verified together); ` +
         `'plain' = the same engine with k = 0, 'generate' = the sampling module's generate() in static batches of B (reference); ` +

@@ -72,7 +72,9 @@ export const speculativeGenerateMode: GenerateMode = {
     let draftDecoder: Decoder | undefined;
     let drafter: Drafter;
     if (name === 'model') {
-      draftDecoder = await loadDecoder(String(raw['draft']), { device: options.device });
+      // One intra-op thread on a CPU: the draft alternates with the target, and a multi-threaded
+      // pool's spinning threads would slow the target's next forward.
+      draftDecoder = await loadDecoder(String(raw['draft']), { device: options.device, ...(options.device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
       assertSameVocabulary(decoder, draftDecoder);
       drafter = new ModelDrafter(draftDecoder);
     } else drafter = name === 'ngram' ? new NgramDrafter() : new ReuseDrafter();

@@ -47,7 +47,7 @@ export class OrtDecoder implements Decoder {
    */
   static async open(
     model: string | Uint8Array,
-    opts: { device: Device; name: string; config?: LlamaConfig; tokenizer?: Tokenizer; source?: string },
+    opts: { device: Device; name: string; config?: LlamaConfig; tokenizer?: Tokenizer; source?: string; intraOpNumThreads?: number },
   ): Promise<OrtDecoder> {
     // Which outputs stay on the GPU: present.* — named from config.json, or read from a CPU probe
     // session when there is no config (CPU needs neither).
@@ -61,7 +61,12 @@ export class OrtDecoder implements Decoder {
         await probe.release();
       }
     }
-    const session = await CheckedSession.create(model, { device: opts.device, gpuOutputs: presentNames, source: opts.source ?? opts.name });
+    const session = await CheckedSession.create(model, {
+      device: opts.device,
+      gpuOutputs: presentNames,
+      source: opts.source ?? opts.name,
+      ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
+    });
     const where = `${session.source}`;
     const need = ['input_ids', 'attention_mask'];
     const missing = need.filter((n) => !session.inputNames.includes(n));

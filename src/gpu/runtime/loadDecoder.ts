@@ -49,33 +49,35 @@ export function loadTokenizer(dir: string): Tokenizer | undefined {
  * 2. `config.json` + `model.safetensors` [+ tokenizer files]: the builder emits the graph.
  * Anything else fails with an error that lists what the directory holds and what it needs.
  */
-export async function loadDecoder(source: string | InMemoryModel, opts: { device?: Device; fused?: boolean } = {}): Promise<Decoder> {
+export async function loadDecoder(source: string | InMemoryModel, opts: { device?: Device; fused?: boolean; intraOpNumThreads?: number } = {}): Promise<Decoder> {
   const device = opts.device ?? 'cpu';
+  // intra-op threads of the session (1 for a draft model that alternates with its target on a CPU)
+  const threads = opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {};
   // graphs the builder emits: plain ops, or the fused GPU variant (same I/O and semantics)
   const fused = opts.fused ?? process.env['SPECSTREAM_FUSED'] === '1';
   if (typeof source !== 'string') {
     const bytes = buildLlamaModel(source.config, { weightsAs: 'initializers', weights: source.weights, logitsToKeep: true, fused });
-    return OrtDecoder.open(bytes, { device, name: source.name ?? 'in-memory model', config: source.config, tokenizer: source.tokenizer });
+    return OrtDecoder.open(bytes, { device, ...threads, name: source.name ?? 'in-memory model', config: source.config, tokenizer: source.tokenizer });
   }
   const dir = resolve(source);
   if (!existsSync(dir)) throw new Error(`${dir}: no such model directory`);
   if (!statSync(dir).isDirectory()) {
     // a bare .onnx file: no config, no tokenizer
-    return OrtDecoder.open(dir, { device, name: dir, source: dir });
+    return OrtDecoder.open(dir, { device, ...threads, name: dir, source: dir });
   }
   const has = (f: string) => existsSync(join(dir, f));
   const configPath = join(dir, 'config.json');
   const config = has('config.json') ? parseConfig(readJson(configPath), configPath) : undefined;
   const tokenizer = loadTokenizer(dir);
   if (has('model.onnx')) {
-    return OrtDecoder.open(join(dir, 'model.onnx'), { device, name: dir, config, tokenizer, source: join(dir, 'model.onnx') });
+    return OrtDecoder.open(join(dir, 'model.onnx'), { device, ...threads, name: dir, config, tokenizer, source: join(dir, 'model.onnx') });
   }
   if (config && has('model.safetensors')) {
     const weightsPath = join(dir, 'model.safetensors');
     const weights = await readSafetensors(weightsPath);
     checkWeights(config, weights, weightsPath);
     const bytes = buildLlamaModel(config, { weightsAs: 'initializers', weights, logitsToKeep: true, fused });
-    return OrtDecoder.open(bytes, { device, name: dir, config, tokenizer, source: `${dir} (built from config.json + model.safetensors)` });
+    return OrtDecoder.open(bytes, { device, ...threads, name: dir, config, tokenizer, source: `${dir} (built from config.json + model.safetensors)` });
   }
   const listing = ['model.onnx', 'config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `${f}: ${has(f) ? 'present' : 'absent'}`).join(', ');
   throw new Error(`${dir}: not a model directory; needs model.onnx (+ config.json) or config.json + model.safetensors (${listing})`);

@@ -18,6 +18,12 @@ export interface SessionOptions {
   readonly gpuOutputs?: readonly string[];
   /** For error messages: the model file or a description. */
   readonly source?: string;
+  /**
+   * Threads of the session's intra-op pool (ONNX Runtime's default: one per core). A small
+   * model that alternates with a large one (a draft model) runs best with 1: its pool's
+   * spinning threads otherwise steal the cores the large model's pool needs right after.
+   */
+  readonly intraOpNumThreads?: number;
 }
 
 export class WebGpuUnavailableError extends Error {
@@ -55,6 +61,7 @@ export class CheckedSession {
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: opts.device === 'webgpu' ? ['webgpu', 'cpu'] : ['cpu'],
       graphOptimizationLevel: 'all',
+      ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
     };
     if (opts.device === 'webgpu' && opts.gpuOutputs && opts.gpuOutputs.length > 0) {
       options.preferredOutputLocation = Object.fromEntries(opts.gpuOutputs.map((n) => [n, 'gpu-buffer' as const]));

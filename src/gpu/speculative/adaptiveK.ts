@@ -64,8 +64,8 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  * Model, per batch-size bucket b (powers of two) and draft length k:
  *   tokens per sequence-round  E(k) = 1 + Σ_{i<k} r_i,
  *     r_i = measured share of sequence-rounds asking for > i drafts whose draft i was accepted
- *     (this folds in the drafter proposing fewer than k); an unmeasured position extrapolates
- *     geometrically from the last measured one;
+ *     (this folds in the drafter proposing fewer than k), blended with a weak prior (see
+ *     `acceptanceAt`);
  *   seconds per round          C_b(k) = V_b(k + 1) + k·d_b,
  *     V_b(T) = verify cost at T positions per row: measured, or interpolated between the
  *     measured T of the bucket (piecewise linear; see `verifyCost`);
@@ -146,17 +146,17 @@ export class AdaptiveK {
     return total;
   }
 
-  /** r_i: measured (or extrapolated) probability that draft position i is accepted. */
+  /**
+   * r_i: the probability that draft position i is accepted. The measurement is blended with
+   * `PRIOR_WEIGHT` pseudo-observations of a prior — 0.5 at position 0, 0.9·r_{i−1} after it — so
+   * that one unlucky early round does not pin a position at 0 (k = 0 rounds measure nothing, so
+   * a pessimistic estimate would otherwise never be revisited); with data the measurement wins.
+   */
   acceptanceAt(i: number): number {
-    const measured = this.accept[i];
-    if (measured) return measured.value;
-    const known = this.accept.map((e) => e?.value ?? NaN);
-    let last = known.length - 1;
-    while (last >= 0 && Number.isNaN(known[last]!)) last--;
-    if (last < 0) return 0;
-    const prev = last > 0 && known[last - 1]! > 0 ? known[last - 1]! : 1;
-    const alpha = Math.min(1, known[last]! / prev);
-    return known[last]! * alpha ** (i - last);
+    const prior = i === 0 ? 0.5 : 0.9 * this.acceptanceAt(i - 1);
+    const m = this.accept[i];
+    if (!m) return prior;
+    return (m.weight * m.value + PRIOR_WEIGHT * prior) / (m.weight + PRIOR_WEIGHT);
   }
 
   /** C_b(k): expected seconds of a round with draft length k at `batchSize`. */
@@ -211,6 +211,7 @@ export class AdaptiveK {
 }
 
 const FIRST_PROBE = 8;
+const PRIOR_WEIGHT = 2;
 const COST_RISE = 0.02;
 
 /** Batch sizes 1, 2, 3–4, 5–8, … share a cost table. */

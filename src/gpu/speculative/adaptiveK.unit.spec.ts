@@ -87,12 +87,19 @@ describe('AdaptiveK', () => {
     expect(ak.expectedCost(1, 4)).toBeCloseTo(1.325, 9); // T = 5: extrapolated from T = 2, 4
     expect(ak.expectedCost(1, 1)).toBeCloseTo(1.25, 9); // measured
   });
-  it('extrapolates acceptance of unmeasured positions geometrically', () => {
+  it('estimates acceptance per position, blended with a weak prior (0.5, then 0.9·r_{i−1})', () => {
     const ak = new AdaptiveK({ kMax: 4, decay: 1 }); // decay 1: plain running means
+    expect(ak.acceptanceAt(0)).toBe(0.5);
     for (let s = 0; s < 100; s++) ak.observeAcceptance(2, s < 80 ? (s < 64 ? 2 : 1) : 0);
-    expect(ak.acceptanceAt(0)).toBeCloseTo(0.8, 12);
-    expect(ak.acceptanceAt(1)).toBeCloseTo(0.64, 12);
-    expect(ak.expectedTokens(2)).toBeCloseTo(2.44, 12);
-    expect(ak.acceptanceAt(2)).toBeCloseTo(ak.acceptanceAt(1) * (ak.acceptanceAt(1) / ak.acceptanceAt(0)), 12);
+    const r0 = (100 * 0.8 + 2 * 0.5) / 102;
+    const r1 = (100 * 0.64 + 2 * 0.9 * r0) / 102;
+    expect(ak.acceptanceAt(0)).toBeCloseTo(r0, 12);
+    expect(ak.acceptanceAt(1)).toBeCloseTo(r1, 12);
+    expect(ak.acceptanceAt(2)).toBeCloseTo(0.9 * r1, 12); // unmeasured
+    expect(ak.expectedTokens(2)).toBeCloseTo(1 + r0 + r1, 12);
+    // One unlucky round does not pin a position at 0.
+    const fresh = new AdaptiveK({ kMax: 4 });
+    fresh.observeAcceptance(3, 0);
+    expect(fresh.acceptanceAt(0)).toBeCloseTo(1 / 3, 12);
   });
 });
