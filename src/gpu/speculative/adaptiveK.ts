@@ -21,6 +21,8 @@ export interface AdaptiveKOptions {
    * many rounds (default 100): early mistakes are corrected fast, the long-run cost is small.
    */
   readonly probeEvery?: number;
+  /** Predicted gain over k = 0 that speculation needs to be chosen (default 0.1 = 10%). */
+  readonly minGain?: number;
 }
 
 /** One finished round, as measured by the engine. */
@@ -75,7 +77,8 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  * 1. A bucket with no measurements explores: k = min(kMax, 3) first, then k = 0 — two rounds
  *    measure both ends of the line V_b (a short probe, k = 1, extrapolates badly from two
  *    noisy points) and a first acceptance figure for three positions.
- * 2. Otherwise choose argmax_k E(k) / C_b(k) (ties → smaller k).
+ * 2. Otherwise choose argmax_k E(k) / C_b(k) (ties → smaller k); k ≥ 1 only when it beats
+ *    k = 0 by `minGain` (10%).
  * 3. While the choice is 0, probe with k = 1 after 8, 16, 32, … (at most `probeEvery`) rounds,
  *    so acceptance and the T = 2 cost keep being measured (the policy may have moved closer to
  *    the draft; an early estimate may have been unlucky).
@@ -91,6 +94,7 @@ export class AdaptiveK {
   readonly kMax: number;
   private readonly decay: number;
   private readonly probeEvery: number;
+  private readonly minGain: number;
   /** Per position i: EMA of "draft i accepted" over sequence-rounds that asked for > i drafts. */
   private readonly accept: Array<Ema | undefined> = [];
   private readonly verify = new Map<number, Map<number, Ema>>();
@@ -105,6 +109,7 @@ export class AdaptiveK {
     this.kMax = options.kMax;
     this.decay = options.decay ?? 0.98;
     this.probeEvery = options.probeEvery ?? 100;
+    this.minGain = options.minGain ?? 0.1;
   }
 
   /** The draft length for the next round at `batchSize` sequences. */
@@ -125,11 +130,16 @@ export class AdaptiveK {
     return 1;
   }
 
-  /** argmax_k expected tokens per second (no exploration). */
+  /**
+   * argmax_k expected tokens per second (no exploration). Speculation must beat plain decoding
+   * by `minGain` (default 10%) to be chosen: near break-even, the variance of the measurements
+   * and the batch's slowest sequence make a predicted small gain a likely small loss.
+   */
   bestK(batchSize: number): number {
+    const plainRate = this.expectedTokens(0) / this.expectedCost(batchSize, 0);
     let best = 0;
-    let bestRate = -Infinity;
-    for (let k = 0; k <= this.kMax; k++) {
+    let bestRate = plainRate * (1 + this.minGain);
+    for (let k = 1; k <= this.kMax; k++) {
       const rate = this.expectedTokens(k) / this.expectedCost(batchSize, k);
       if (rate > bestRate * (1 + 1e-9)) {
         best = k;

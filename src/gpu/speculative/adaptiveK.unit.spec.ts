@@ -49,8 +49,8 @@ describe('AdaptiveK', () => {
     const k = ak.bestK(1);
     // The brute-force optimum of E(k)/C(k) under the same model.
     let best = 0;
-    let bestRate = 0;
-    for (let kk = 0; kk <= 6; kk++) {
+    let bestRate = (ak.expectedTokens(0) / (1 + 0.01)) * 1.1; // k ≥ 1 must beat plain by 10%
+    for (let kk = 1; kk <= 6; kk++) {
       const rate = ak.expectedTokens(kk) / (1 + 0.01 * (kk + 1) + 0.02 * kk);
       if (rate > bestRate) [best, bestRate] = [kk, rate];
     }
@@ -71,6 +71,19 @@ describe('AdaptiveK', () => {
     expect(bucketOf(1)).toBe(0);
     expect(bucketOf(33)).toBe(bucketOf(64));
     expect(bucketOf(65)).not.toBe(bucketOf(64));
+  });
+  it('keeps speculation off when it is predicted to gain less than minGain', () => {
+    // E(1) = 1 + r0 ≈ 1.08 tokens for 1.0 → 1.0 + 0 s: +8% predicted, below the 10% bar.
+    const feed = (ak: AdaptiveK) => {
+      for (let s = 0; s < 1000; s++) ak.observeAcceptance(1, s % 25 < 2 ? 1 : 0);
+      ak.observeRound({ batchSize: 4, k: 1, tokensPerRow: 2, verifySeconds: 1, draftSeconds: 0 });
+      ak.observeRound({ batchSize: 4, k: 0, tokensPerRow: 1, verifySeconds: 1, draftSeconds: 0 });
+      return ak;
+    };
+    const ak = feed(new AdaptiveK({ kMax: 1, decay: 1 }));
+    expect(ak.expectedTokens(1)).toBeCloseTo(1.08, 2);
+    expect(ak.bestK(4)).toBe(0);
+    expect(feed(new AdaptiveK({ kMax: 1, decay: 1, minGain: 0 })).bestK(4)).toBe(1);
   });
   it('probes with k = 1 while speculation is off, after 8, 16, … rounds (at most probeEvery)', () => {
     const ak = new AdaptiveK({ kMax: 4, probeEvery: 20 });
