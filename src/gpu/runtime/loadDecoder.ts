@@ -54,7 +54,10 @@ export async function loadDecoder(source: string | InMemoryModel, opts: { device
   // intra-op threads of the session (1 for a draft model that alternates with its target on a CPU)
   const threads = opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {};
   // graphs the builder emits: plain ops, or the fused GPU variant (same I/O and semantics)
-  const fused = opts.fused ?? process.env['SPECSTREAM_FUSED'] === '1';
+  // Default: fused on WebGPU, where the op count dominates (H200: 7.5 vs 10.2 ms per batch-1 step
+  // of a 100M model, bench/results/decode-webgpu*.json), plain on CPU. SPECSTREAM_FUSED=0|1 overrides.
+  const env = process.env['SPECSTREAM_FUSED'];
+  const fused = opts.fused ?? (env === undefined || env === '' ? device === 'webgpu' : env === '1');
   if (typeof source !== 'string') {
     const bytes = buildLlamaModel(source.config, { weightsAs: 'initializers', weights: source.weights, logitsToKeep: true, fused });
     return OrtDecoder.open(bytes, { device, ...threads, name: source.name ?? 'in-memory model', config: source.config, tokenizer: source.tokenizer });
