@@ -14,7 +14,7 @@
  * to every weight (`--drift`, relative, default 0.005 — random models have tiny logit margins,
  * so greedy outputs diverge fast: 0.005 gives a first-position acceptance ≈ 0.8, 0.05 ≈ 0).
  *
- * Per batch size B, `--waves` (default 3) × B requests go through the engine's continuous
+ * Per batch size B, `--waves` (default 2) × B requests go through the engine's continuous
  * batching with at most B sequences verified together, as rollouts do; the baseline `plain` is
  * the same engine with k = 0, and `generate` (the sampling module's plain decoder, static
  * batches of B) is printed for reference.
@@ -173,7 +173,7 @@ export const specBenchmark: Benchmark = {
     const rows: Row[] = [];
     const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
     const reps = Math.max(1, intOpt(options['reps'], quick ? 1 : 2, 'reps'));
-    const waves = Math.max(1, intOpt(options['waves'], quick ? 1 : 3, 'waves'));
+    const waves = Math.max(1, intOpt(options['waves'], quick ? 1 : 2, 'waves'));
     console.log(
       `per batch size B: ${waves}·B requests through continuous batching (at most B verified together); ` +
         `'plain' = the same engine with k = 0, 'generate' = the sampling module's generate() in static batches of B (reference); ` +

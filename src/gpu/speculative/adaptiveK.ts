@@ -39,18 +39,21 @@ export interface RoundMeasurement {
 }
 
 interface Ema {
+  /** Recent samples (cost estimates only). */
+  recent?: number[];
   value: number;
   weight: number;
 }
 
 /**
- * A cost estimate robust to a shared machine: other processes only ever add time, so the
- * estimate is the smallest recent sample, allowed to rise by `rise` per observation so that a
- * real increase (a longer cache) still shows.
+ * A cost estimate robust to a shared machine: the lower median of the last `COST_WINDOW`
+ * samples. Spikes (another process took the cores) do not move it until they are the majority;
+ * unlike the minimum it is not optimistic for a cost whose samples vary more (a longer forward).
  */
-function floorAdd(e: Ema | undefined, x: number, rise: number): Ema {
-  if (!e) return { value: x, weight: 1 };
-  return { value: Math.min(e.value * (1 + rise), x), weight: e.weight + 1 };
+function medianAdd(e: Ema | undefined, x: number): Ema {
+  const recent = [...(e?.recent ?? []), x].slice(-COST_WINDOW);
+  const sorted = [...recent].sort((a, b) => a - b);
+  return { value: sorted[(sorted.length - 1) >> 1]!, weight: (e?.weight ?? 0) + 1, recent };
 }
 
 function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
@@ -71,8 +74,8 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  *   seconds per round          C_b(k) = V_b(k + 1) + k·d_b,
  *     V_b(T) = verify cost at T positions per row: measured, or interpolated between the
  *     measured T of the bucket (piecewise linear; see `verifyCost`);
- *     d_b = measured draft seconds per draft step. Each measured cost is the smallest recent
- *     sample (rising 2% per observation): contention on a shared machine only adds time.
+ *     d_b = measured draft seconds per draft step. Each measured cost is the lower median of
+ *     its last 9 samples: robust to contention spikes on a shared machine.
  *
  * 1. A bucket with no measurements explores: k = min(kMax, 3) first, then k = 0 — two rounds
  *    measure both ends of the line V_b (a short probe, k = 1, extrapolates badly from two
@@ -182,8 +185,8 @@ export class AdaptiveK {
     if (!table) this.verify.set(b, (table = new Map()));
     // Keyed by the positions actually scored: an exploration where nobody proposed is a T = 1
     // measurement, and exploration asks again.
-    table.set(m.tokensPerRow, floorAdd(table.get(m.tokensPerRow), m.verifySeconds, COST_RISE));
-    if (m.k > 0) this.draftStep.set(b, floorAdd(this.draftStep.get(b), m.draftSeconds / m.k, COST_RISE));
+    table.set(m.tokensPerRow, medianAdd(table.get(m.tokensPerRow), m.verifySeconds));
+    if (m.k > 0) this.draftStep.set(b, medianAdd(this.draftStep.get(b), m.draftSeconds / m.k));
   }
 
   /**
@@ -222,7 +225,7 @@ export class AdaptiveK {
 
 const FIRST_PROBE = 8;
 const PRIOR_WEIGHT = 2;
-const COST_RISE = 0.02;
+const COST_WINDOW = 9;
 
 /** Batch sizes 1, 2, 3–4, 5–8, … share a cost table. */
 export function bucketOf(batchSize: number): number {
