@@ -89,8 +89,43 @@ const cell = (v: number | undefined): string =>
  * - `table`: one row per step, metrics as columns (spec_decode/ prefix shortened to sd/),
  *   numbers to 4 decimals.
  */
-export function formatStepMetrics(rows: readonly StepMetrics[], format: MetricsFormat): string {
-  if (format === 'json') return rows.map((r) => `${JSON.stringify(r)}\n`).join('');
+export function formatStepMetrics(rows: readonly StepMetrics[], format: MetricsFormat, metrics: MetricSelection = 'all'): string {
+  const picked = metrics === 'all' ? rows : rows.map((r) => pickMetrics(r, metrics));
+  if (format === 'json') return picked.map((r) => `${JSON.stringify(r)}\n`).join('');
+  return formatColumns(picked, format);
+}
+
+/** `'all'`, or the metric names to keep (`step` always stays); unknown names are skipped. */
+export type MetricSelection = 'all' | readonly string[];
+
+/** The columns `specstream train` and `replay` show in a table unless `--metrics all`. */
+export const SUMMARY_METRICS: readonly string[] = [
+  'reward/mean',
+  'rollout/mean_length',
+  'spec_decode/acceptance_rate',
+  'spec_decode/acceptance_length',
+  'spec_decode/draft_efficiency',
+  'train/loss',
+  'train/kl',
+  'train/grad_norm',
+  'train/clip_fraction',
+  'train/weights_version',
+];
+
+/** Parses `--metrics`: `all`, `summary` or a comma-separated list of metric names. */
+export function parseMetricSelection(text: string): MetricSelection {
+  if (text === 'all') return 'all';
+  if (text === 'summary') return SUMMARY_METRICS;
+  return text.split(',').map((m) => m.trim()).filter(Boolean);
+}
+
+function pickMetrics(row: StepMetrics, keep: readonly string[]): StepMetrics {
+  const out: Record<string, number> = { step: row.step };
+  for (const k of keep) if (row[k] !== undefined) out[k] = row[k]!;
+  return out as StepMetrics;
+}
+
+function formatColumns(rows: readonly StepMetrics[], format: 'table' | 'csv'): string {
   const cols = columnsOf(rows);
   if (format === 'csv') {
     const lines = [cols.join(','), ...rows.map((r) => cols.map((c) => (r[c] === undefined ? '' : String(r[c]))).join(','))];

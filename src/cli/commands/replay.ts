@@ -3,7 +3,7 @@ import { FileEventLog } from '../../streams/log/FileEventLog.js';
 import { KafkaEventLog } from '../../streams/log/KafkaEventLog.js';
 import { defaultTopology } from '../../streams/log/kafka/topics.js';
 import type { EventLog } from '../../streams/log/EventLog.js';
-import { formatStepMetrics, replayLog, type MetricsFormat } from '../../streams/replay.js';
+import { formatStepMetrics, parseMetricSelection, type MetricSelection, replayLog, type MetricsFormat } from '../../streams/replay.js';
 
 const stepArg = (v: string): number => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`expected a step number ≥ 0, received "${v}"`);
@@ -39,7 +39,8 @@ export function registerReplay(program: Command): void {
     .option('--to-step <M>', 'last step to include', stepArg)
     .option('--worker <ID>', "only this worker's spec_decode/* counters")
     .option('--format <format>', 'table | json (one object per step per line) | csv', formatArg, 'table')
-    .action(async (dir: string, opts: { fromStep?: number; toStep?: number; worker?: string; format: MetricsFormat }) => {
+    .option('--metrics <which>', 'metrics to print: summary (default for table), all (default for json/csv), or a comma-separated list', parseMetricSelection)
+    .action(async (dir: string, opts: { fromStep?: number; toStep?: number; worker?: string; format: MetricsFormat; metrics?: MetricSelection }) => {
       const log = await openLogForReading(dir);
       try {
         const rows = await replayLog(log, {
@@ -47,7 +48,7 @@ export function registerReplay(program: Command): void {
           ...(opts.toStep !== undefined && { toStep: opts.toStep }),
           ...(opts.worker !== undefined && { worker: opts.worker }),
         });
-        process.stdout.write(formatStepMetrics(rows, opts.format));
+        process.stdout.write(formatStepMetrics(rows, opts.format, opts.metrics ?? (opts.format === 'table' ? parseMetricSelection('summary') : 'all')));
       } finally {
         await log.close();
       }

@@ -9,7 +9,7 @@ import { parseDurability } from '../../streams/log/durability.js';
 import type { EventLog } from '../../streams/log/EventLog.js';
 import { applyOverrides, loadRunConfig, parseRunConfig, type RunConfig } from '../../streams/pipeline/runConfig.js';
 import { runGrpo } from '../../streams/pipeline/grpoRun.js';
-import { formatStepMetrics, type MetricsFormat } from '../../streams/replay.js';
+import { formatStepMetrics, parseMetricSelection, type MetricSelection, type MetricsFormat } from '../../streams/replay.js';
 import type { StepMetrics } from '../../reducers/stepMetrics.js';
 import { loadTask } from '../../tasks/index.js';
 import { startDashboard, type Dashboard } from '../../dashboard/server.js';
@@ -43,9 +43,10 @@ export function registerTrain(program: Command): void {
     .option('-c, --config <file>', 'JSON run config (defaults: configs/default.json)')
     .option('-s, --set <key=value>', 'override a config key, e.g. --set steps=10 --set speculative.k=auto', collect, [])
     .option('--format <format>', 'per-step metrics on stdout: table | json | csv (json/csv lines are exactly what `specstream replay --format …` prints)', formatArg, 'table')
+    .option('--metrics <which>', 'metrics to print: summary (default for table), all (default for json/csv), or a comma-separated list', parseMetricSelection)
     .option('--dashboard [port]', 'serve the live dashboard (default port: any free one)')
     .option('--keep-dashboard', 'keep the dashboard up after the run until Ctrl-C')
-    .action(async (opts: { config?: string; set: string[]; format: MetricsFormat; dashboard?: string | boolean; keepDashboard?: boolean }) => {
+    .action(async (opts: { config?: string; set: string[]; format: MetricsFormat; metrics?: MetricSelection; dashboard?: string | boolean; keepDashboard?: boolean }) => {
       const base = opts.config ? loadRunConfig(opts.config) : parseRunConfig({});
       const config = opts.set.length
         ? parseRunConfig(applyOverrides(base as unknown as Record<string, unknown>, opts.set), `${opts.config ?? 'defaults'} + --set`)
@@ -68,6 +69,7 @@ export function registerTrain(program: Command): void {
         say(`dashboard: ${dashboard.url}`);
       }
       const rows: StepMetrics[] = [];
+      const metrics = opts.metrics ?? (opts.format === 'table' ? parseMetricSelection('summary') : 'all');
       try {
         const result = await runGrpo({
           config,
@@ -80,13 +82,13 @@ export function registerTrain(program: Command): void {
             rows.push(row);
             live.next(row);
             if (opts.format !== 'table') {
-              const text = formatStepMetrics([row], opts.format);
+              const text = formatStepMetrics([row], opts.format, metrics);
               process.stdout.write(opts.format === 'csv' && rows.length > 1 ? text.slice(text.indexOf('\n') + 1) : text);
             }
           },
         });
         live.complete();
-        if (opts.format === 'table') process.stdout.write(formatStepMetrics(rows, 'table'));
+        if (opts.format === 'table') process.stdout.write(formatStepMetrics(rows, 'table', metrics));
         say(`final weights: ${result.finalCheckpoint}`);
         say(`replay with: specstream replay ${where}`);
       } finally {

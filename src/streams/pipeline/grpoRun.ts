@@ -95,7 +95,9 @@ export async function runGrpo(options: GrpoRunOptions): Promise<GrpoRunResult> {
   let drafter: Drafter | null = null;
   switch (config.speculative.drafter) {
     case 'model':
-      draftDecoder = await loadDecoder(resolve(config.model.draft), { device });
+      // one intra-op thread for the draft on CPU: a spinning draft thread pool slows the
+      // target's next forward (docs/speculative-decoding.md)
+      draftDecoder = await loadDecoder(resolve(config.model.draft), { device, ...(device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
       assertSameVocabulary(reference, draftDecoder);
       drafter = new ModelDrafter(draftDecoder);
       break;
