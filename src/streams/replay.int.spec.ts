@@ -97,9 +97,12 @@ describe('replay', () => {
     const gen1 = JSON.parse((await cli('replay', FIXTURE, '--format', 'json', '--to-step', '1', '--worker', 'gen-1')).trim());
     expect(gen1).toMatchObject({ step: 1, 'spec_decode/num_drafts': 2, 'spec_decode/num_accepted_tokens': 1, 'reward/mean': 0.75 });
 
-    const table = await cli('replay', FIXTURE);
+    const table = await cli('replay', FIXTURE, '--metrics', 'all');
     expect(table.split('\n')[0]).toMatch(/^step\s+sd\/num_drafts/);
     expect(table).toContain('0.5000');
+    // the default table is the summary; a list picks columns in any format
+    expect((await cli('replay', FIXTURE)).split('\n')[0]).toMatch(/^step\s+reward\/mean\s+rollout\/mean_length\s+sd\/acceptance_rate/);
+    expect((await cli('replay', FIXTURE, '--format', 'csv', '--metrics', 'reward/mean')).split('\n')[0]).toBe('step,reward/mean');
     await expect(cli('replay', FIXTURE, '--format', 'xml')).rejects.toThrow(/expected table, json or csv, received "xml"/);
   });
 
