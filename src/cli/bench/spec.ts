@@ -155,7 +155,8 @@ export const specBenchmark: Benchmark = {
     const weights = randomWeights(config, new Xoshiro128(1234), { std: 0.02 });
     refineDeepLayers(config, weights, draftLayers, refine);
     const cut = truncatedDraft(config, weights, draftLayers);
-    const fused = options['fused'] === true; // the fused GPU graph (fewer, larger dispatches on WebGPU)
+    // the fused graph (fewer, larger dispatches): the decoder's default on WebGPU; --fused / --plain force it
+    const fused = options['fused'] === true || (device === 'webgpu' && options['plain'] !== true);
     const target = await loadDecoder({ config, weights, name: 'bench-target' }, { device, fused });
     // On a CPU the draft session gets one intra-op thread: a multi-threaded pool keeps spinning
     // after each draft step and slows the target's next forward ~2× on a small machine.

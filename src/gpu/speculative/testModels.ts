@@ -6,6 +6,9 @@ import { Xoshiro128 } from '../sampling/rng.js';
 import type { F32Tensor } from '../weights/tensor.js';
 import { truncatedDraft } from './truncatedDraft.js';
 
+/** `SPECSTREAM_TEST_DEVICE=webgpu` runs the speculative tests on the GPU (default cpu). */
+export const testDevice = process.env['SPECSTREAM_TEST_DEVICE'] === 'webgpu' ? 'webgpu' : 'cpu';
+
 /**
  * A tiny random target and a draft cut from its first layer, as real ONNX Runtime decoders
  * (built by the model builder), for the speculative-decoding tests. `std` sets how peaked the
@@ -32,9 +35,9 @@ export async function tinyTargetAndDraft(opts: { vocab: number; seed: number; st
     'tinyTargetAndDraft',
   );
   const weights = randomWeights(config, new Xoshiro128(opts.seed), { std: opts.std ?? 0.5 });
-  const target = await loadDecoder({ config, weights, name: 'tiny-target' });
+  const target = await loadDecoder({ config, weights, name: 'tiny-target' }, { device: testDevice });
   const cut = truncatedDraft(config, weights, 1);
-  const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'tiny-draft' });
+  const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'tiny-draft' }, { device: testDevice });
   return { target, draft, config };
 }
 
@@ -45,7 +48,7 @@ export async function tinyDecoder(vocab: number, seed: number): Promise<Decoder>
     'tinyDecoder',
   );
   const weights: Map<string, F32Tensor> = randomWeights(config, new Xoshiro128(seed), { std: 0.3 });
-  return loadDecoder({ config, weights, name: `tiny-vocab-${vocab}` });
+  return loadDecoder({ config, weights, name: `tiny-vocab-${vocab}` }, { device: testDevice });
 }
 
 /**
