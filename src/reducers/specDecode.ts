@@ -3,54 +3,12 @@
  * derived metrics, as pure functions over plain data.
  */
 
-/** The monotonic counters of one worker (or their sum over workers, or a delta of two sums). */
-export type SpecDecodeCounters = Readonly<{
-  /** Verification rounds that had ≥ 1 draft token. */
-  numDrafts: number;
-  /** Draft tokens proposed. */
-  numDraftTokens: number;
-  /** Draft tokens accepted (bonus/replacement tokens not counted). */
-  numAcceptedTokens: number;
-  /** [i] = rounds whose draft token at 0-based position i was accepted. */
-  numAcceptedTokensPerPos: readonly number[];
-}>;
+import { addCounters, emptyCounters, type SpecDecodeCounters } from '../events/specDecodeCounters.js';
 
-export const emptyCounters: SpecDecodeCounters = {
-  numDrafts: 0,
-  numDraftTokens: 0,
-  numAcceptedTokens: 0,
-  numAcceptedTokensPerPos: [],
-};
-
-/**
- * vLLM's `observe_draft(n, a)`: drafts += 1, draft_tokens += n, accepted += a,
- * per_pos[i] += 1 for i < a. Rounds with no draft token (n = 0) are not drafts: unchanged.
- * `positions` (≥ n) sizes the per-position array (the round's configured k).
- */
-export function observeDraft(c: SpecDecodeCounters, n: number, a: number, positions = n): SpecDecodeCounters {
-  if (n < 1) return c;
-  const len = Math.max(c.numAcceptedTokensPerPos.length, positions);
-  const perPos = Array.from({ length: len }, (_, i) => (c.numAcceptedTokensPerPos[i] ?? 0) + (i < a ? 1 : 0));
-  return {
-    numDrafts: c.numDrafts + 1,
-    numDraftTokens: c.numDraftTokens + n,
-    numAcceptedTokens: c.numAcceptedTokens + a,
-    numAcceptedTokensPerPos: perPos,
-  };
-}
+export { addCounters, emptyCounters, observeDraft, type SpecDecodeCounters } from '../events/specDecodeCounters.js';
 
 const zip = (a: readonly number[], b: readonly number[], f: (x: number, y: number) => number): number[] =>
   Array.from({ length: Math.max(a.length, b.length) }, (_, i) => f(a[i] ?? 0, b[i] ?? 0));
-
-/** Sum of two counter sets (per position element-wise). */
-export function addCounters(a: SpecDecodeCounters, b: SpecDecodeCounters): SpecDecodeCounters {
-  return {
-    numDrafts: a.numDrafts + b.numDrafts,
-    numDraftTokens: a.numDraftTokens + b.numDraftTokens,
-    numAcceptedTokens: a.numAcceptedTokens + b.numAcceptedTokens,
-    numAcceptedTokensPerPos: zip(a.numAcceptedTokensPerPos, b.numAcceptedTokensPerPos, (x, y) => x + y),
-  };
-}
 
 /** Aggregation across workers: the sum of each counter. */
 export function aggregateCounters(workers: Iterable<SpecDecodeCounters>): SpecDecodeCounters {

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Subject } from 'rxjs';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from '../../test/e2e/browser.js';
-import { startDashboard, type Dashboard, type MetricsRow } from './server.js';
+import { launchChromium } from './browser.js';
+import { startDashboard, type Dashboard, type MetricsRow } from '../../src/dashboard/server.js';
 
 let browser: Browser | undefined;
 let dashboard: Dashboard | undefined;
