@@ -44,3 +44,40 @@ describe('dashboard in a real browser', () => {
     expect((await fetch(new URL('nope', dashboard.url))).status).toBe(404);
   });
 });
+
+describe('specstream dashboard <log> (CLI, real browser)', () => {
+  it('shows every step of a stored run with the values replay prints', async () => {
+    const { execFile, spawn } = await import('node:child_process');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { promisify } = await import('node:util');
+    const cli = join(process.cwd(), 'dist/cli/main.js');
+    const dir = mkdtempSync(join(tmpdir(), 'specstream-dash-'));
+    await promisify(execFile)('node', [cli, 'train', '--set', 'steps=2', '--set', `log.dir="${dir}"`, '--set', 'runId="d"']);
+    const logDir = join(dir, 'd', 'events');
+    const replay = (await promisify(execFile)('node', [cli, 'replay', logDir, '--format', 'json'])).stdout
+      .trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    const child = spawn('node', [cli, 'dashboard', logDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+          const m = /(http:\/\/[^\s]+)/.exec(err);
+          if (m) resolve(m[1]!);
+        });
+        child.on('exit', (code) => reject(new Error(`dashboard exited with ${code}: ${err}`)));
+      });
+      browser = await launchChromium();
+      const page = await browser.newPage();
+      await page.goto(url);
+      await page.waitForSelector('body[data-steps="2"]');
+      const shown = await page.locator('#latest tr[data-metric="reward/mean"] td').nth(1).textContent();
+      expect(Number(shown)).toBeCloseTo(replay[1]!['reward/mean']!, 5);
+      expect(await page.locator('[data-group="spec_decode"] canvas').count()).toBeGreaterThan(3);
+    } finally {
+      child.kill('SIGINT');
+    }
+  }, 60_000);
+});

@@ -1,8 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { FileEventLog } from '../../streams/log/FileEventLog.js';
-import { KafkaEventLog } from '../../streams/log/KafkaEventLog.js';
-import { defaultTopology } from '../../streams/log/kafka/topics.js';
-import type { EventLog } from '../../streams/log/EventLog.js';
+import { openLogForReading } from '../logs.js';
 import { formatStepMetrics, parseMetricSelection, type MetricSelection, replayLog, type MetricsFormat } from '../../streams/replay.js';
 
 const stepArg = (v: string): number => {
@@ -13,21 +10,6 @@ const formatArg = (v: string): MetricsFormat => {
   if (v !== 'table' && v !== 'json' && v !== 'csv') throw new InvalidArgumentError(`expected table, json or csv, received "${v}"`);
   return v;
 };
-
-/**
- * Opens a log for reading: a file log directory (read-only: no lock, a torn tail is reported and
- * skipped), or `kafka://brokers/prefix` — the topics `<prefix>.*` a run wrote (`specstream train`
- * with a Kafka log uses `<topicPrefix>.<runId>`).
- */
-export async function openLogForReading(where: string): Promise<EventLog> {
-  const m = /^kafka:\/\/([^/]+)\/(.+)$/.exec(where);
-  if (where.startsWith('kafka:') && !m) throw new Error(`expected kafka://host:port[,host:port…]/<topic prefix>, received "${where}"`);
-  if (m) return new KafkaEventLog({ brokers: m[1]!.split(','), topology: defaultTopology(m[2]!) });
-  return FileEventLog.open(where, {
-    readOnly: true,
-    onWarning: (msg) => process.stderr.write(`specstream replay: warning: ${msg}\n`),
-  });
-}
 
 /** `specstream replay <log>`: recomputes every per-step metric from an event log. */
 export function registerReplay(program: Command): void {
