@@ -30,7 +30,7 @@ export class WebGpuUnavailableError extends Error {
   constructor(cause: string) {
     super(
       `--device webgpu: ONNX Runtime found no WebGPU adapter on this machine (${cause.split('\n')[0]}). ` +
-        'WebGPU needs a GPU and a Vulkan driver (see shared/device/run.sh for the NVIDIA setup); use --device cpu here.',
+        'WebGPU needs a GPU and a Vulkan driver and the Vulkan loader (see docs/gpu.md); use --device cpu here.',
     );
     this.name = 'WebGpuUnavailableError';
   }
