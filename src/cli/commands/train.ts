@@ -60,6 +60,7 @@ export function registerTrain(program: Command): void {
       const say = (line: string) => process.stderr.write(`specstream: ${line}\n`);
       say(`run ${runId}: task ${task.name}, ${config.steps} steps × ${config.promptsPerStep} prompts × ${config.groupSize} samples, drafter ${config.speculative.drafter} (k=${config.speculative.k}), device ${config.model.device}`);
       say(`event log: ${where}`);
+      if (config.generation === 'workers') say(`generation: workers (consumer group ${where.slice(where.lastIndexOf('/') + 1)}.generation); this process waits for their rollouts`);
 
       let dashboard: Dashboard | undefined;
       const live = new Subject<StepMetrics>();
@@ -78,6 +79,9 @@ export function registerTrain(program: Command): void {
           task,
           runDir,
           onProgress: say,
+          ...(config.log.kind === 'kafka'
+            ? { workerCommand: `specstream worker --brokers ${config.log.brokers.join(',')} --run ${config.log.topicPrefix}.${runId}` }
+            : {}),
           onStepMetrics: (row) => {
             rows.push(row);
             live.next(row);

@@ -9,7 +9,7 @@ import { LiveReorder } from './kafka/liveReorder.js';
 import { specstreamLogCreator } from './kafka/logging.js';
 import { formatKafkaPosition, parseKafkaPosition, type KafkaPosition } from './kafka/position.js';
 import { SortedRange, type KafkaEntry, type PartitionRange } from './kafka/sortedRange.js';
-import { deadLetterTopic, defaultTopology, route, topicName, topicRoles, type KafkaTopology } from './kafka/topics.js';
+import { deadLetterTopic, defaultTopology, route, topicName, topicRoles, type KafkaTopology, type TopicRole } from './kafka/topics.js';
 
 export interface KafkaEventLogOptions {
   /** Bootstrap brokers, `host:port`. */
@@ -23,6 +23,11 @@ export interface KafkaEventLogOptions {
   logLevel?: logLevel;
   /** Most bytes of encoded events per produce request (default 512 KiB, under Kafka's 1 MiB). */
   maxRequestBytes?: number;
+  /**
+   * The topics `read`/`follow` read (default: all). A generation worker follows only
+   * `training` and `weights` (run config, steps, weight versions), not every rollout event.
+   */
+  readRoles?: readonly TopicRole[];
   /** Called after a record was written to the dead-letter topic. */
   onDeadLetter?: (info: { topic: string; partition: number; offset: string; error: string }) => void;
 }
@@ -80,7 +85,8 @@ export class KafkaEventLog implements EventLog {
 
   /** The topics this log reads, in a stable order. */
   get topics(): string[] {
-    return topicRoles.map((r) => topicName(this.topology, r));
+    const roles = this.options.readRoles ?? topicRoles;
+    return topicRoles.filter((r) => roles.includes(r)).map((r) => topicName(this.topology, r));
   }
 
   /** The dead-letter topic of this log. */
@@ -102,8 +108,16 @@ export class KafkaEventLog implements EventLog {
       }));
       wanted.push({ topic: this.deadLetterTopic, numPartitions: 1, replicationFactor: this.topology.replicationFactor });
       await this.admin.createTopics({ topics: wanted, waitForLeaders: true });
-      const meta = await this.admin.fetchTopicMetadata({ topics: this.topics });
-      return new Map(meta.topics.map((t) => [t.name, t.partitions]));
+      // createTopics waits for leaders only of the topics it created itself: topics another
+      // client (a generation worker, another reader) created a moment ago may have none yet.
+      const names = topicRoles.map((r) => topicName(this.topology, r));
+      for (let attempt = 0; ; attempt++) {
+        const meta = await this.admin.fetchTopicMetadata({ topics: names });
+        const leaderless = meta.topics.flatMap((t) => t.partitions.filter((p) => p.leader < 0).map((p) => `${t.name}/${p.partitionId}`));
+        if (leaderless.length === 0) return new Map(meta.topics.map((t) => [t.name, t.partitions]));
+        if (attempt >= 100) throw new Error(`KafkaEventLog.connect: no leader after 10 s for ${leaderless.join(', ')}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
     })();
     return this.ready;
   }

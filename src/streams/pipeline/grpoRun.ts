@@ -1,25 +1,18 @@
 import { join, resolve } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
-import { bufferTime, concatMap, filter, from, lastValueFrom, map, toArray, type Subscription } from 'rxjs';
+import { bufferTime, filter, from, lastValueFrom, map, share, toArray, type Subscription } from 'rxjs';
 import type { Tokenizer } from '@huggingface/tokenizers';
 import { createEventFactory, type EventFactory } from '../../events/factory.js';
 import type {
   AdvantagesComputed,
-  DraftVerified,
   RewardAssigned,
-  RolloutCompleted,
   RolloutRequested,
   SpecstreamEvent,
 } from '../../events/index.js';
-import type { Decoder } from '../../gpu/runtime/Decoder.js';
-import { loadDecoder, assertSameVocabulary } from '../../gpu/runtime/loadDecoder.js';
+import { loadDecoder } from '../../gpu/runtime/loadDecoder.js';
 import { parseConfig, type LlamaConfig } from '../../gpu/model/config.js';
 import { readSafetensors } from '../../gpu/weights/safetensors.js';
 import { Xoshiro128 } from '../../gpu/sampling/rng.js';
-import { ModelDrafter } from '../../gpu/speculative/modelDrafter.js';
-import { NgramDrafter } from '../../gpu/speculative/ngramDrafter.js';
-import { ReuseDrafter } from '../../gpu/speculative/reuseDrafter.js';
-import type { Drafter } from '../../gpu/speculative/drafter.js';
 import { Trainer } from '../../gpu/train/Trainer.js';
 import { saveCheckpoint } from '../../gpu/train/checkpoint.js';
 import { sequenceLogprobs } from '../../gpu/scoring.js';
@@ -27,11 +20,12 @@ import { groupAdvantages } from '../../reducers/grpoAdvantages.js';
 import type { StepMetrics } from '../../reducers/stepMetrics.js';
 import type { Task, TaskPrompt } from '../../tasks/index.js';
 import type { EventLog } from '../log/EventLog.js';
-import { speculativeDecode } from '../operators/speculativeDecode.js';
 import { assignRewards } from '../operators/assignRewards.js';
 import { stepMetricsOnCompletion } from '../replay.js';
 import { buildGrpoBatch } from './trainBatch.js';
 import type { RunConfig } from './runConfig.js';
+import { LocalGeneration, type RolloutGeneration } from './rolloutGeneration.js';
+import { WorkerGeneration } from './workerGeneration.js';
 
 export interface GrpoRunOptions {
   readonly config: RunConfig;
@@ -44,6 +38,10 @@ export interface GrpoRunOptions {
   readonly onStepMetrics?: (metrics: StepMetrics) => void;
   /** Human-readable progress lines (stderr in the CLI). */
   readonly onProgress?: (line: string) => void;
+  /** generation = workers: the command that starts a worker for this run (printed while a step waits). */
+  readonly workerCommand?: string;
+  /** generation = workers: print that hint after this long without a new rollout (default 10 s). */
+  readonly workerHintAfterMs?: number;
 }
 
 export interface GrpoRunResult {
@@ -77,6 +75,11 @@ function readPolicyConfig(dir: string): LlamaConfig {
  *    new weights in memory; a checkpoint → `WeightsPublished` (every `checkpointEvery` steps
  *    and after the last).
  * 5. `StepCompleted`; the follower prints the step's metrics.
+ *
+ * With `generation: "workers"` (Kafka log only) step 2 happens elsewhere: generation workers
+ * (`specstream worker`, ./generationWorker.ts) consume the requests and the driver waits until
+ * each request has its `RolloutCompleted` (./workerGeneration.ts); weights are then published
+ * every step, before the next `StepStarted`, since that is how workers get them.
  */
 export async function runGrpo(options: GrpoRunOptions): Promise<GrpoRunResult> {
   const { config, log, task, runId } = options;
@@ -90,25 +93,9 @@ export async function runGrpo(options: GrpoRunOptions): Promise<GrpoRunResult> {
   const reference = await loadDecoder(policyDir, { device });
   const tokenizer: Tokenizer | undefined = reference.tokenizer;
   if (!tokenizer) throw new Error(`${policyDir}: tokenizer.json is needed to turn task prompts into tokens`);
-  let policy: Decoder = reference;
-  let draftDecoder: Decoder | undefined;
-  let drafter: Drafter | null = null;
-  switch (config.speculative.drafter) {
-    case 'model':
-      // one intra-op thread for the draft on CPU: a spinning draft thread pool slows the
-      // target's next forward (docs/speculative-decoding.md)
-      draftDecoder = await loadDecoder(resolve(config.model.draft), { device, ...(device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
-      assertSameVocabulary(reference, draftDecoder);
-      drafter = new ModelDrafter(draftDecoder);
-      break;
-    case 'ngram':
-      drafter = new NgramDrafter();
-      break;
-    case 'reuse':
-      drafter = new ReuseDrafter();
-      break;
-    case 'none':
-      drafter = null;
+  const workers = config.generation === 'workers';
+  if (workers && config.log.kind !== 'kafka') {
+    throw new Error(`generation: "workers" needs a Kafka event log (log.kind is "${config.log.kind}"): workers consume the requests from Kafka`);
   }
 
   const P = config.promptsPerStep;
@@ -143,17 +130,29 @@ export async function runGrpo(options: GrpoRunOptions): Promise<GrpoRunResult> {
   });
 
   const driver = createEventFactory({ runId, source: 'driver' });
-  const generator = createEventFactory({ runId, source: 'gen-0' });
   const trainerEvents = createEventFactory({ runId, source: 'trainer' });
 
   // The live metrics: fold what the log holds, as replay does.
   const metrics: StepMetrics[] = [];
   let lastMetricsStep = 0;
   let notifyMetrics: (() => void) | undefined;
-  const follower: Subscription = log
-    .follow()
+  // One follow of the log, shared by the metrics and (generation = workers) the wait for
+  // rollouts: a step's StepCompleted is appended only after this very stream delivered its
+  // rollouts, so the metrics fold has every event of the step when StepCompleted arrives.
+  const events$ = log.follow().pipe(
+    map((p) => p.event),
+    share(),
+  );
+  const generation: RolloutGeneration = workers
+    ? new WorkerGeneration({
+        events$,
+        onProgress: progress,
+        workerCommand: options.workerCommand ?? 'specstream worker --brokers <host:port> --run <topic prefix>',
+        ...(options.workerHintAfterMs !== undefined ? { hintAfterMs: options.workerHintAfterMs } : {}),
+      })
+    : await LocalGeneration.create({ config, reference, modelConfig, tokenizer, append: (e) => log.append(e), events: createEventFactory({ runId, source: 'gen-0' }) });
+  const follower: Subscription = events$
     .pipe(
-      map((p) => p.event),
       bufferTime(25),
       filter((b) => b.length > 0),
       stepMetricsOnCompletion(),
@@ -210,35 +209,8 @@ export async function runGrpo(options: GrpoRunOptions): Promise<GrpoRunResult> {
       });
       await append(requests);
 
-      // 2. rollouts, appended as they come
-      const rollout = await lastValueFrom(
-        from(requests).pipe(
-          speculativeDecode({
-            target: policy,
-            drafter,
-            k: drafter ? config.speculative.k : 0,
-            kMax: config.speculative.kMax,
-            maxBatchSize: config.speculative.maxBatch,
-            events: generator,
-            weightsVersion: trainer.weightsVersion,
-            decode: (ids) => tokenizer.decode([...ids]),
-          }),
-          bufferTime(50, null, 256),
-          filter((b) => b.length > 0),
-          concatMap(async (batch) => {
-            await append(batch);
-            return batch;
-          }),
-          toArray(),
-        ),
-      );
-      const completed = new Map<string, RolloutCompleted>();
-      let rounds = 0;
-      for (const batch of rollout)
-        for (const e of batch as (DraftVerified | RolloutCompleted)[]) {
-          if (e.type === 'RolloutCompleted') completed.set(e.data.requestId, e);
-          else rounds++;
-        }
+      // 2. rollouts, appended as they come (here, or by generation workers)
+      const { completed, rounds } = await generation.generate(step, requests, trainer.weightsVersion);
       const tGen = performance.now();
 
       // 3. rewards and advantages
@@ -288,14 +260,10 @@ export async function runGrpo(options: GrpoRunOptions): Promise<GrpoRunResult> {
           metrics: update.metrics,
         }),
       ]);
-      const next = await loadDecoder(
-        { config: modelConfig, weights: trainer.weights, name: `policy v${update.weightsVersion}`, tokenizer },
-        { device },
-      );
-      if (policy !== reference) await policy.release();
-      policy = next;
+      await generation.refit(trainer.weights, update.weightsVersion);
       const last = step === config.steps;
-      if (last || (config.checkpointEvery > 0 && step % config.checkpointEvery === 0)) {
+      // workers get weights only through checkpoints: publish every step, before the next StepStarted
+      if (last || workers || (config.checkpointEvery > 0 && step % config.checkpointEvery === 0)) {
         checkpoint = join(options.runDir, 'weights', `v${update.weightsVersion}`);
         await saveCheckpoint(checkpoint, modelConfig, trainer.weights);
         await append([trainerEvents.make('WeightsPublished', step, { model: 'policy', weightsVersion: update.weightsVersion, uri: resolve(checkpoint) })]);
@@ -309,9 +277,8 @@ export async function runGrpo(options: GrpoRunOptions): Promise<GrpoRunResult> {
     }
   } finally {
     follower.unsubscribe();
-    if (policy !== reference) await policy.release();
+    await generation.close();
     await reference.release();
-    await draftDecoder?.release();
   }
   return { metrics, finalCheckpoint: checkpoint };
 }

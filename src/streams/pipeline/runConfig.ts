@@ -69,6 +69,11 @@ export const runConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Who generates the rollouts: "local" (this process) or "workers" (`specstream worker`
+     * processes in a Kafka consumer group; needs log.kind "kafka"; docs/kafka.md).
+     */
+    generation: z.enum(['local', 'workers']).default('local'),
     /** Save the policy (safetensors + config.json) every N steps and after the last; 0 = last only. */
     checkpointEvery: z.number().int().nonnegative().default(0),
     log: z

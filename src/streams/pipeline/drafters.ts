@@ -1,0 +1,39 @@
+import { resolve } from 'node:path';
+import type { Decoder, Device } from '../../gpu/runtime/Decoder.js';
+import { loadDecoder, assertSameVocabulary } from '../../gpu/runtime/loadDecoder.js';
+import { ModelDrafter } from '../../gpu/speculative/modelDrafter.js';
+import { NgramDrafter } from '../../gpu/speculative/ngramDrafter.js';
+import { ReuseDrafter } from '../../gpu/speculative/reuseDrafter.js';
+import type { Drafter } from '../../gpu/speculative/drafter.js';
+import type { RunConfig } from './runConfig.js';
+
+/** A run's drafter and, for the `model` drafter, the draft decoder to release at the end. */
+export interface LoadedDrafter {
+  readonly drafter: Drafter | null;
+  readonly draftDecoder: Decoder | undefined;
+}
+
+/**
+ * Builds the drafter a run's config names (`speculative.drafter`), the same way in the
+ * in-process run loop and in a generation worker.
+ *
+ * 1. `model`: loads `model.draft` on `device` (one intra-op thread on CPU: a spinning draft
+ *    thread pool slows the target's next forward, docs/speculative-decoding.md) and checks it
+ *    shares the target's vocabulary.
+ * 2. `ngram` / `reuse`: drafters without a model. `none`: null (plain decoding).
+ */
+export async function loadRunDrafter(config: RunConfig, device: Device, target: Decoder): Promise<LoadedDrafter> {
+  switch (config.speculative.drafter) {
+    case 'model': {
+      const draftDecoder = await loadDecoder(resolve(config.model.draft), { device, ...(device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
+      assertSameVocabulary(target, draftDecoder);
+      return { drafter: new ModelDrafter(draftDecoder), draftDecoder };
+    }
+    case 'ngram':
+      return { drafter: new NgramDrafter(), draftDecoder: undefined };
+    case 'reuse':
+      return { drafter: new ReuseDrafter(), draftDecoder: undefined };
+    case 'none':
+      return { drafter: null, draftDecoder: undefined };
+  }
+}
