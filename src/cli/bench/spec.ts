@@ -14,10 +14,13 @@
  * to every weight (`--drift`, relative, default 0.005 — random models have tiny logit margins,
  * so greedy outputs diverge fast: 0.005 gives a first-position acceptance ≈ 0.8, 0.05 ≈ 0).
  *
- * Per batch size B, `--waves` (default 2) × B requests go through the engine's continuous
- * batching with at most B sequences verified together, as rollouts do; the baseline `plain` is
- * the same engine with k = 0, and `generate` (the sampling module's plain decoder, static
- * batches of B) is printed for reference.
+ * Per batch size B, `--waves` × B requests (default: 4 waves at B = 1, 2 at B = 8, 1 at B ≥ 16)
+ * of `--tokens` (default 128: RL rollouts run to hundreds of tokens, and adaptive k's
+ * exploration is a fixed cost that a 32-token sequence would overweight) go through the
+ * engine's continuous batching with at most B sequences verified together, as rollouts do; the
+ * baseline `plain` is the same engine with k = 0, and `generate` (the sampling module's plain
+ * decoder, static batches of B) is printed for reference. Adaptive-k rows also print how often
+ * each k ran and the share of time its exploration lost against plain (its ledger).
  *
  * Reported per row: tokens/s, speedup over plain, α̂ (per-token
  * acceptance solving (1 − α^(k+1))/(1 − α) = measured tokens per drafted round), acceptance rate,
@@ -134,6 +137,10 @@ interface Row {
   meanK: number;
   theoretical: number;
   fractionOfTheoretical: number;
+  /** Adaptive k: rounds that ran each k. */
+  roundsPerK?: number[];
+  /** Adaptive k: time its k ≥ 1 rounds lost (+) or won (−) against plain, as a share of its rounds' time. */
+  ledgerShare?: number;
 }
 
 export const specBenchmark: Benchmark = {
@@ -145,7 +152,7 @@ export const specBenchmark: Benchmark = {
     const device: Device = options['device'] === 'webgpu' ? 'webgpu' : 'cpu';
     const quick = options['quick'] === true;
     const batches = typeof options['batches'] === 'string' ? options['batches'].split(',').map((b) => intOpt(b, 1, 'batches')) : quick ? [1, 8] : [1, 8, 64];
-    const tokens = intOpt(options['tokens'], quick ? 24 : 32, 'tokens');
+    const tokens = intOpt(options['tokens'], quick ? 32 : 128, 'tokens');
     const kFixed = intOpt(options['k'], 4, 'k');
     const draftLayers = intOpt(options['draft-layers'], 1, 'draft-layers');
     const refine = numOpt(options['refine'], 0.03, 'refine');
@@ -174,14 +181,16 @@ export const specBenchmark: Benchmark = {
     const rows: Row[] = [];
     const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
     const reps = Math.max(1, intOpt(options['reps'], quick ? 1 : 2, 'reps'));
-    const waves = Math.max(1, intOpt(options['waves'], quick ? 1 : 2, 'waves'));
+    // Waves of B requests: enough sequences at small B for a stable rate, one wave at large B.
+    const wavesFor = (B: number) => Math.max(1, intOpt(options['waves'], quick ? 1 : Math.min(4, Math.max(1, Math.ceil(16 / B))), 'waves'));
     console.log(
-      `per batch size B: ${waves}·B requests through continuous batching (at most B verified together); ` +
+      `per batch size B: ${batches.map((B) => `${wavesFor(B)}·${B}`).join(', ')} requests of ${tokens} new tokens (RL rollouts are hundreds of tokens long) through continuous batching (at most B verified together); ` +
         `'plain' = the same engine with k = 0, 'generate' = the sampling module's generate() in static batches of B (reference); ` +
         `each configuration runs ${reps}× round-robin, the fastest run counts (shared CPU)`,
     );
-    console.log('batch  drafter  k     tok/s   speedup  alpha  acc.rate  c      mean k  S(a,c,k)  fraction  =plain  rounds  verify ms/round (v)  draft ms/round');
+    console.log('batch  drafter  k     tok/s   speedup  alpha  acc.rate  c      mean k  S(a,c,k)  fraction  =plain  rounds  verify ms/round (v)  draft ms/round  [auto: rounds per k; ledger = time lost (+) or won (−) by k ≥ 1 rounds vs plain]');
     for (const B of batches) {
+      const waves = wavesFor(B);
       const prompts = makePrompts(B * waves, config.vocabSize, 17 + B);
       const old = await generate(previous, { prompts, params, maxNewTokens: tokens, seed: 2 });
       const makers: Array<[string, () => Drafter | null]> = [
@@ -204,7 +213,7 @@ export const specBenchmark: Benchmark = {
       let genSec = Infinity;
       let genTokens = 0;
       let reference: number[][] = [];
-      const best = configs.map(() => ({ sec: Infinity, emitted: 0, same: true, counters: emptyStats(), draftSeconds: 0, verifySeconds: 0, kSum: 0, rounds: 0 }));
+      const best = configs.map(() => ({ sec: Infinity, emitted: 0, same: true, counters: emptyStats(), draftSeconds: 0, verifySeconds: 0, kSum: 0, rounds: 0, kCounts: [] as readonly number[], explore: 0 }));
       for (let rep = 0; rep < reps; rep++) {
         const t0 = performance.now();
         const out: number[][] = [];
@@ -226,7 +235,8 @@ export const specBenchmark: Benchmark = {
           const t = engine.timings;
           const b = best[ci]!;
           if (sec < b.sec) {
-            Object.assign(b, { sec, emitted: done.reduce((s, d) => s + d.tokenIds.length, 0), counters: engine.counters, draftSeconds: t.draftSeconds, verifySeconds: t.verifySeconds, kSum: t.kSum, rounds: t.rounds });
+            Object.assign(b, { sec, emitted: done.reduce((s, d) => s + d.tokenIds.length, 0), counters: engine.counters, draftSeconds: t.draftSeconds, verifySeconds: t.verifySeconds, kSum: t.kSum, rounds: t.rounds, kCounts: t.kCounts,
+              explore: engine.adaptiveK ? engine.adaptiveK.lossSeconds / Math.max(1e-12, engine.adaptiveK.elapsedSeconds) : 0 });
           }
           if (temperature === 0) b.same &&= done.every((d) => d.tokenIds.join() === reference[Number(d.requestId.slice(1))]!.join());
           await engine.dispose();
@@ -251,10 +261,12 @@ export const specBenchmark: Benchmark = {
           batch: B, drafter: cfg.name, k: String(cfg.k), tokensPerSec: tps, speedup: tps / plainTps, alpha,
           acceptanceRate: c.numDraftTokens > 0 ? c.numAcceptedTokens / c.numDraftTokens : 0, c: cost, meanK: kRound, theoretical: S,
           fractionOfTheoretical: tps / plainTps / S,
+          ...(cfg.k === 'auto' ? { roundsPerK: [...b.kCounts], ledgerShare: b.explore } : {}),
         };
         rows.push(row);
         console.log(
-          `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(alpha)}   ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}`,
+          `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(alpha)}   ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}` +
+            (cfg.k === 'auto' ? `    k ${b.kCounts.map((n, k) => (n > 0 ? `${k}:${n}` : '')).filter(Boolean).join(' ')}; ledger ${b.explore >= 0 ? '+' : ''}${(100 * b.explore).toFixed(1)}%` : ''),
         );
       });
     }

@@ -12,48 +12,66 @@ export interface AdaptiveKOptions {
   /** Largest draft length considered (k ∈ {0, …, kMax}). */
   readonly kMax: number;
   /**
-   * Weight of history in the running estimates, per observation (default 0.98: the last ~50
+   * Weight of history in the acceptance estimates, per observation (default 0.98: the last ~50
    * observations dominate), so acceptance follows a policy drifting away from its draft.
    */
   readonly decay?: number;
-  /**
-   * While k = 0 is chosen, re-measure with k = 1 after 8, 16, 32, … rounds, at most every this
-   * many rounds (default 100): early mistakes are corrected fast, the long-run cost is small.
-   */
-  readonly probeEvery?: number;
-  /** Predicted gain over k = 0 that speculation needs to be chosen (default 0.1 = 10%). */
+  /** Measured gain over k = 0 that speculation needs to be chosen (default 0.05 = 5%). */
   readonly minGain?: number;
+  /**
+   * Exploration budget: rounds with k ≥ 1 may have lost at most this share of the elapsed time
+   * against plain decoding (default 0.015), plus one plain round's worth to start with.
+   */
+  readonly exploreBudget?: number;
+  /** Rounds per (bucket, k) a measured rate is computed over (default 16, the most recent). */
+  readonly window?: number;
+  /** While speculating, re-measure k = 0 after this many rounds of the bucket (default 24). */
+  readonly refreshEvery?: number;
+  /** While k = 0 wins, probe k = 1 after 16, 32, … rounds, at most every this many (default 128). */
+  readonly probeEvery?: number;
 }
 
-/** One finished round, as measured by the engine. */
+/** One finished round, as measured by the engine (wall clock, everything but admission). */
 export interface RoundMeasurement {
   readonly batchSize: number;
   /** Draft length chosen for the round (the drafter may have proposed fewer). */
   readonly k: number;
-  /** Positions the target scored per sequence (1 + the longest proposal). */
-  readonly tokensPerRow: number;
-  /** Seconds spent verifying: the target forward pass plus acceptance. */
-  readonly verifySeconds: number;
-  /** Seconds the drafter spent proposing (0 when k = 0). */
-  readonly draftSeconds: number;
+  /** Tokens emitted in the round, summed over the batch's rows. */
+  readonly emitted: number;
+  /**
+   * Seconds from choosing k to the last row's verdict: drafting (a model drafter's catch-up
+   * included), the target forward (cache compaction included), acceptance and host overhead.
+   */
+  readonly seconds: number;
+}
+
+interface Sample {
+  /** Tokens emitted per row. */
+  readonly tokens: number;
+  readonly seconds: number;
+}
+
+interface Arm {
+  samples: Sample[];
+  /** The bucket's round count when this arm last ran. */
+  lastRound: number;
+}
+
+interface Bucket {
+  readonly arms: Map<number, Arm>;
+  rounds: number;
+  /** Rounds since k = 0 last ran. */
+  sinceZero: number;
+  /** Rounds since speculation (any k ≥ 1) last ran. */
+  sinceSpec: number;
+  probeAfter: number;
+  /** The last choice at this bucket was a k = 1 probe. */
+  probing: boolean;
 }
 
 interface Ema {
-  /** Recent samples (cost estimates only). */
-  recent?: number[];
   value: number;
   weight: number;
-}
-
-/**
- * A cost estimate robust to a shared machine: the lower median of the last `COST_WINDOW`
- * samples. Spikes (another process took the cores) do not move it until they are the majority;
- * unlike the minimum it is not optimistic for a cost whose samples vary more (a longer forward).
- */
-function medianAdd(e: Ema | undefined, x: number): Ema {
-  const recent = [...(e?.recent ?? []), x].slice(-COST_WINDOW);
-  const sorted = [...recent].sort((a, b) => a - b);
-  return { value: sorted[(sorted.length - 1) >> 1]!, weight: (e?.weight ?? 0) + 1, recent };
 }
 
 function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
@@ -63,47 +81,53 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
 }
 
 /**
- * Chooses the draft length k per round, maximising expected tokens per second at the current
- * batch size from measured acceptance and measured costs.
+ * Chooses the draft length k per round from *measured wall-clock tokens per second*, so that
+ * speculation runs only where it measures faster than plain decoding (k = 0), and the rounds
+ * spent finding out cost a bounded share of the time.
  *
- * Model, per batch-size bucket b (powers of two) and draft length k:
- *   tokens per sequence-round  E(k) = 1 + Σ_{i<k} r_i,
- *     r_i = measured share of sequence-rounds asking for > i drafts whose draft i was accepted
- *     (this folds in the drafter proposing fewer than k), blended with a weak prior (see
- *     `acceptanceAt`);
- *   seconds per round          C_b(k) = V_b(k + 1) + k·d_b,
- *     V_b(T) = verify cost at T positions per row: measured, or interpolated between the
- *     measured T of the bucket (piecewise linear; see `verifyCost`);
- *     d_b = measured draft seconds per draft step. Each measured cost is the lower median of
- *     its last 9 samples: robust to contention spikes on a shared machine.
+ * Per batch-size bucket b (1, 2, 3–4, 5–8, …) and k, the arm (b, k) keeps the last `window`
+ * rounds: tokens emitted per row and seconds (draft + verify + host: whatever the round cost).
+ * Its rate R(b, k) = Σ tokens / Σ seconds (samples over 2× the window's median dropped: another
+ * process took the cores).
  *
- * 1. A bucket with no measurements explores: k = min(kMax, 3) first, then k = 0 — two rounds
- *    measure both ends of the line V_b (a short probe, k = 1, extrapolates badly from two
- *    noisy points) and a first acceptance figure for three positions.
- * 2. Otherwise choose argmax_k E(k) / C_b(k) (ties → smaller k); k ≥ 1 only when it beats
- *    k = 0 by `minGain` (10%).
- * 3. While the choice is 0, probe with k = 1 after 8, 16, 32, … (at most `probeEvery`) rounds,
- *    so acceptance and the T = 2 cost keep being measured (the policy may have moved closer to
- *    the draft; an early estimate may have been unlucky).
+ * 1. A new bucket runs k = 0 first (2 rounds): plain decoding is the reference and costs nothing
+ *    against itself.
+ * 2. Exploit: the k with the best measured rate among arms with ≥ 3 samples; k ≥ 1 only if it
+ *    beats R(b, 0) by `minGain`.
+ * 3. Explore: the arm not yet measured (or not run for 64 rounds) with the best *predicted*
+ *    rate, if that beats the exploit arm. Prediction: E(k) / Ĉ(k), with E(k) = 1 + Σ_{i<k} r_i
+ *    from the per-position acceptance (blended with a weak prior, `acceptanceAt`) and Ĉ(k) the
+ *    round cost interpolated between measured arms (extrapolated from the two nearest). The
+ *    first arm explored is k = 1 (cheapest; measures the cost slope). While k = 0 wins, k = 1 is
+ *    probed after 16, 32, … rounds (at most `probeEvery`) so acceptance stays measured.
+ * 4. Budget: every round with k ≥ 1 adds its loss against plain, seconds − tokens / R(b, 0), to
+ *    a ledger (a gain subtracts). Exploration is allowed only while ledger + the round's
+ *    worst-case loss (Ĉ(k) − 1 / R(b, 0), no token accepted) ≤ `exploreBudget` · elapsed + one
+ *    plain round. So speculation that pays buys more exploration, and a drafter that never pays
+ *    costs at most ~1.5% of the time.
+ * 5. While speculating, k = 0 runs again every `refreshEvery` rounds: its cost grows with the
+ *    cache, and an old plain rate would flatter speculation.
  *
  * @example
  * const ak = new AdaptiveK({ kMax: 6 });
  * const k = ak.choose(batch.length);
  * // … run the round …
- * ak.observeRound({ batchSize, k, tokensPerRow, verifySeconds, draftSeconds });
  * ak.observeAcceptance(k, accepted); // per sequence
+ * ak.observeRound({ batchSize, k, emitted, seconds });
  */
 export class AdaptiveK {
   readonly kMax: number;
   private readonly decay: number;
-  private readonly probeEvery: number;
   private readonly minGain: number;
+  private readonly budget: number;
+  private readonly window: number;
+  private readonly refreshEvery: number;
+  private readonly probeEvery: number;
   /** Per position i: EMA of "draft i accepted" over sequence-rounds that asked for > i drafts. */
   private readonly accept: Array<Ema | undefined> = [];
-  private readonly verify = new Map<number, Map<number, Ema>>();
-  private readonly draftStep = new Map<number, Ema>();
-  private sinceProbe = 0;
-  private probeInterval = FIRST_PROBE;
+  private readonly buckets = new Map<number, Bucket>();
+  private ledger = 0;
+  private elapsed = 0;
 
   constructor(options: AdaptiveKOptions) {
     if (!Number.isInteger(options.kMax) || options.kMax < 0) {
@@ -111,45 +135,73 @@ export class AdaptiveK {
     }
     this.kMax = options.kMax;
     this.decay = options.decay ?? 0.98;
-    this.probeEvery = options.probeEvery ?? 100;
-    this.minGain = options.minGain ?? 0.1;
+    this.minGain = options.minGain ?? 0.05;
+    this.budget = options.exploreBudget ?? 0.015;
+    this.window = options.window ?? 16;
+    this.refreshEvery = options.refreshEvery ?? 24;
+    this.probeEvery = options.probeEvery ?? 128;
+  }
+
+  /** Seconds that rounds with k ≥ 1 lost against plain decoding so far (negative: gained). */
+  get lossSeconds(): number {
+    return this.ledger;
+  }
+
+  /** Seconds of all observed rounds. */
+  get elapsedSeconds(): number {
+    return this.elapsed;
   }
 
   /** The draft length for the next round at `batchSize` sequences. */
   choose(batchSize: number): number {
     if (this.kMax === 0) return 0;
-    const table = this.verify.get(bucketOf(batchSize));
-    if (!table || ![...table.keys()].some((t) => t > 1)) return Math.min(this.kMax, 3);
-    if (!table.has(1)) return 0;
+    const st = this.bucket(batchSize);
+    if ((st.arms.get(0)?.samples.length ?? 0) < MIN_PLAIN) return 0;
     const best = this.bestK(batchSize);
-    if (best > 0) {
-      this.sinceProbe = 0;
-      this.probeInterval = FIRST_PROBE;
-      return best;
-    }
-    if (++this.sinceProbe < this.probeInterval) return 0;
-    this.sinceProbe = 0;
-    this.probeInterval = Math.min(this.probeEvery, 2 * this.probeInterval);
-    return 1;
+    if (best > 0 && st.sinceZero >= this.refreshEvery) return 0;
+    const explore = this.candidate(batchSize, best);
+    return explore !== null && this.affordable(batchSize, explore) ? explore : best;
   }
 
-  /**
-   * argmax_k expected tokens per second (no exploration). Speculation must beat plain decoding
-   * by `minGain` (default 10%) to be chosen: near break-even, the variance of the measurements
-   * and the batch's slowest sequence make a predicted small gain a likely small loss.
-   */
+  /** The best measured k at `batchSize` (no exploration): k ≥ 1 must beat k = 0 by `minGain`. */
   bestK(batchSize: number): number {
-    const plainRate = this.expectedTokens(0) / this.expectedCost(batchSize, 0);
+    const plain = this.measuredRate(batchSize, 0);
+    if (plain === undefined) return 0;
     let best = 0;
-    let bestRate = plainRate * (1 + this.minGain);
+    let bestRate = plain * (1 + this.minGain);
     for (let k = 1; k <= this.kMax; k++) {
-      const rate = this.expectedTokens(k) / this.expectedCost(batchSize, k);
-      if (rate > bestRate * (1 + 1e-9)) {
-        best = k;
-        bestRate = rate;
-      }
+      const arm = this.bucket(batchSize).arms.get(k);
+      if (!arm || arm.samples.length < MIN_SAMPLES) continue;
+      const rate = this.measuredRate(batchSize, k)!;
+      if (rate > bestRate) [best, bestRate] = [k, rate];
     }
     return best;
+  }
+
+  /** R(b, k): measured tokens per row per second of the arm, or undefined before its first round. */
+  measuredRate(batchSize: number, k: number): number | undefined {
+    const arm = this.bucket(batchSize).arms.get(k);
+    if (!arm || arm.samples.length === 0) return undefined;
+    const kept = robust(arm.samples);
+    return kept.reduce((s, x) => s + x.tokens, 0) / Math.max(1e-12, kept.reduce((s, x) => s + x.seconds, 0));
+  }
+
+  /** Ĉ(k): seconds of a round with draft length k at `batchSize`, measured or interpolated. */
+  expectedCost(batchSize: number, k: number): number | undefined {
+    const pts = [...this.bucket(batchSize).arms.entries()]
+      .filter(([, a]) => a.samples.length > 0)
+      .map(([kk, a]) => [kk, meanSeconds(a.samples)] as const)
+      .sort((a, b) => a[0] - b[0]);
+    if (pts.length === 0) return undefined;
+    const exact = pts.find(([kk]) => kk === k);
+    if (exact) return exact[1];
+    if (pts.length === 1) return undefined;
+    const below = pts.filter(([kk]) => kk < k);
+    const above = pts.filter(([kk]) => kk > k);
+    const line = ([k0, c0]: readonly [number, number], [k1, c1]: readonly [number, number]) => c0 + (Math.max(0, c1 - c0) / (k1 - k0)) * (k - k0);
+    if (below.length > 0 && above.length > 0) return line(below[below.length - 1]!, above[0]!);
+    if (below.length >= 2) return line(below[below.length - 2]!, below[below.length - 1]!);
+    return Math.min(above[0]![1], line(above[0]!, above[1]!));
   }
 
   /** E(k): expected tokens emitted per sequence-round with draft length k. */
@@ -162,8 +214,7 @@ export class AdaptiveK {
   /**
    * r_i: the probability that draft position i is accepted. The measurement is blended with
    * `PRIOR_WEIGHT` pseudo-observations of a prior — 0.5 at position 0, 0.9·r_{i−1} after it — so
-   * that one unlucky early round does not pin a position at 0 (k = 0 rounds measure nothing, so
-   * a pessimistic estimate would otherwise never be revisited); with data the measurement wins.
+   * that one unlucky early round does not pin a position at 0; with data the measurement wins.
    */
   acceptanceAt(i: number): number {
     const prior = i === 0 ? 0.5 : 0.9 * this.acceptanceAt(i - 1);
@@ -172,21 +223,25 @@ export class AdaptiveK {
     return (m.weight * m.value + PRIOR_WEIGHT * prior) / (m.weight + PRIOR_WEIGHT);
   }
 
-  /** C_b(k): expected seconds of a round with draft length k at `batchSize`. */
-  expectedCost(batchSize: number, k: number): number {
-    const b = bucketOf(batchSize);
-    return Math.max(1e-12, this.verifyCost(b, k + 1)) + k * (this.draftStep.get(b)?.value ?? 0);
-  }
-
-  /** Records one round's costs. */
+  /** Records one round: its arm's sample, the exploration ledger, the bucket's counters. */
   observeRound(m: RoundMeasurement): void {
-    const b = bucketOf(m.batchSize);
-    let table = this.verify.get(b);
-    if (!table) this.verify.set(b, (table = new Map()));
-    // Keyed by the positions actually scored: an exploration where nobody proposed is a T = 1
-    // measurement, and exploration asks again.
-    table.set(m.tokensPerRow, medianAdd(table.get(m.tokensPerRow), m.verifySeconds));
-    if (m.k > 0) this.draftStep.set(b, medianAdd(this.draftStep.get(b), m.draftSeconds / m.k));
+    const st = this.bucket(m.batchSize);
+    const tokens = m.emitted / Math.max(1, m.batchSize);
+    const plain = this.measuredRate(m.batchSize, 0);
+    this.elapsed += m.seconds;
+    if (m.k > 0 && plain !== undefined) this.ledger += m.seconds - tokens / plain;
+    let arm = st.arms.get(m.k);
+    if (!arm) st.arms.set(m.k, (arm = { samples: [], lastRound: 0 }));
+    arm.samples = [...arm.samples, { tokens, seconds: m.seconds }].slice(-this.window);
+    arm.lastRound = ++st.rounds;
+    st.sinceZero = m.k === 0 ? 0 : st.sinceZero + 1;
+    if (m.k > 0) {
+      st.sinceSpec = 0;
+      // A probe that did not turn speculation on doubles the wait; speculation winning resets it.
+      if (this.bestK(m.batchSize) > 0) st.probeAfter = FIRST_PROBE;
+      else if (st.probing) st.probeAfter = Math.min(this.probeEvery, 2 * st.probeAfter);
+    } else st.sinceSpec++;
+    st.probing = false;
   }
 
   /**
@@ -200,32 +255,72 @@ export class AdaptiveK {
   }
 
   /**
-   * V_b(T): the measured cost at T when there is one; otherwise interpolated linearly between
-   * the nearest measured T on each side, or extrapolated from the two nearest on one side
-   * (slope ≥ 0), or proportional to T from a single point. Not one global line: on a CPU the
-   * step from T = 1 (a matrix-vector product) to T = 2 (a matrix-matrix product) costs far
-   * more than each further position, and a line through both ends would hide it.
+   * The arm to explore, or null: the first time k = 1; then the unmeasured or stale arm with the
+   * best predicted rate, if that beats the exploit arm's measured rate; else, while k = 0 wins, a
+   * k = 1 probe once `probeAfter` rounds passed without speculation.
    */
-  private verifyCost(bucket: number, tokensPerRow: number): number {
-    const table = this.verify.get(bucket);
-    if (!table || table.size === 0) return 1;
-    const exact = table.get(tokensPerRow);
-    if (exact) return exact.value;
-    const pts = [...table.entries()].map(([t, e]) => [t, e.value] as const).sort((a, b) => a[0] - b[0]);
-    if (pts.length === 1) return (pts[0]![1] * tokensPerRow) / pts[0]![0];
-    const below = pts.filter(([t]) => t < tokensPerRow);
-    const above = pts.filter(([t]) => t > tokensPerRow);
-    const line = ([t0, c0]: readonly [number, number], [t1, c1]: readonly [number, number]) =>
-      c0 + (Math.max(0, c1 - c0) / (t1 - t0)) * (tokensPerRow - t0);
-    if (below.length > 0 && above.length > 0) return line(below[below.length - 1]!, above[0]!);
-    if (below.length >= 2) return line(below[below.length - 2]!, below[below.length - 1]!);
-    return Math.min(above[0]![1], line(above[0]!, above[1]!));
+  private candidate(batchSize: number, best: number): number | null {
+    const st = this.bucket(batchSize);
+    const plain = this.measuredRate(batchSize, 0)!;
+    if (![...st.arms.keys()].some((k) => k > 0)) return 1;
+    let cand: number | null = null;
+    let candRate = best === 0 ? plain * (1 + this.minGain) : this.measuredRate(batchSize, best)!;
+    for (let k = 1; k <= this.kMax; k++) {
+      if (k === best) continue;
+      const arm = st.arms.get(k);
+      const stale = !arm || st.rounds - arm.lastRound > STALE_ROUNDS;
+      let rate: number | undefined;
+      if (!stale && arm!.samples.length >= MIN_SAMPLES) continue; // measured: exploitation decides
+      if (!stale) rate = this.measuredRate(batchSize, k); // still being measured: trust its rounds
+      else {
+        const cost = this.expectedCost(batchSize, k);
+        rate = cost === undefined ? undefined : this.expectedTokens(k) / cost;
+      }
+      if (rate !== undefined && rate > candRate) [cand, candRate] = [k, rate];
+    }
+    if (cand === null && best === 0 && st.sinceSpec >= st.probeAfter) {
+      st.probing = true;
+      return 1;
+    }
+    return cand;
+  }
+
+  /** Whether exploring `k` now keeps the ledger within budget even if no draft is accepted. */
+  private affordable(batchSize: number, k: number): boolean {
+    const plainRound = 1 / this.measuredRate(batchSize, 0)!;
+    const cost = this.expectedCost(batchSize, k) ?? plainRound * (1 + 0.5 * k);
+    return this.ledger + Math.max(0, cost - plainRound) <= this.budget * this.elapsed + plainRound;
+  }
+
+  private bucket(batchSize: number): Bucket {
+    const b = bucketOf(batchSize);
+    let st = this.buckets.get(b);
+    if (!st) this.buckets.set(b, (st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false }));
+    return st;
   }
 }
 
-const FIRST_PROBE = 8;
+/**
+ * Samples without spikes: those over 2× the median seconds are dropped (≥ 3 samples). Another
+ * process taking the cores for a moment must not decide which k wins.
+ */
+function robust(samples: readonly Sample[]): readonly Sample[] {
+  if (samples.length < 3) return samples;
+  const sorted = samples.map((s) => s.seconds).sort((a, b) => a - b);
+  const median = sorted[(sorted.length - 1) >> 1]!;
+  return samples.filter((s) => s.seconds <= 2 * median);
+}
+
+function meanSeconds(samples: readonly Sample[]): number {
+  const kept = robust(samples);
+  return kept.reduce((s, x) => s + x.seconds, 0) / kept.length;
+}
+
+const MIN_PLAIN = 2;
+const MIN_SAMPLES = 3;
+const STALE_ROUNDS = 64;
+const FIRST_PROBE = 16;
 const PRIOR_WEIGHT = 2;
-const COST_WINDOW = 9;
 
 /** Batch sizes 1, 2, 3–4, 5–8, … share a cost table. */
 export function bucketOf(batchSize: number): number {

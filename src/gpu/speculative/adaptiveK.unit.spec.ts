@@ -1,23 +1,48 @@
 import { describe, expect, it } from 'vitest';
 import { AdaptiveK, bucketOf, theoreticalSpeedup } from './adaptiveK.js';
 
-/** Feeds `rounds` rounds of a synthetic system: verify cost a + b·T, draft cost d per step, i.i.d. acceptance α. */
-function simulate(ak: AdaptiveK, batch: number, cost: { a: number; b: number; d: number }, alpha: number, rounds: number): number[] {
+/**
+ * A synthetic system: a round with draft length k costs `seconds(k)` and, with i.i.d. per-token
+ * acceptance α, emits E(k) = (1 − α^(k+1)) / (1 − α) tokens per row (exactly: a deterministic
+ * stand-in for the mean). Acceptance is fed per sequence as the first positions with
+ * α^(i+1) > u for 10 evenly spread u.
+ */
+interface System {
+  readonly seconds: (k: number) => number;
+  readonly alpha: number;
+  readonly batch: number;
+}
+
+const tokensAt = (alpha: number, k: number) => (alpha >= 1 ? k + 1 : (1 - alpha ** (k + 1)) / (1 - alpha));
+
+function simulate(ak: AdaptiveK, sys: System, rounds: number, onRound?: (k: number, r: number) => void) {
   const chosen: number[] = [];
+  let seconds = 0;
+  let tokens = 0;
   for (let r = 0; r < rounds; r++) {
-    const k = ak.choose(batch);
+    const k = ak.choose(sys.batch);
     chosen.push(k);
-    ak.observeRound({ batchSize: batch, k, tokensPerRow: k + 1, verifySeconds: cost.a + cost.b * (k + 1), draftSeconds: k * cost.d });
-    // Deterministic "expected" acceptance: accepted = the first i positions with α^(i+1) ≥ fraction.
     for (let s = 0; s < 10; s++) {
       let accepted = 0;
       const u = (s + 0.5) / 10;
-      while (accepted < k && alpha ** (accepted + 1) > u) accepted++;
+      while (accepted < k && sys.alpha ** (accepted + 1) > u) accepted++;
       ak.observeAcceptance(k, accepted);
     }
+    const sec = sys.seconds(k);
+    const emitted = sys.batch * tokensAt(sys.alpha, k);
+    ak.observeRound({ batchSize: sys.batch, k, emitted, seconds: sec });
+    seconds += sec;
+    tokens += emitted;
+    onRound?.(k, r);
   }
-  return chosen;
+  const plainRate = (sys.batch * tokensAt(sys.alpha, 0)) / sys.seconds(0);
+  return { chosen, rate: tokens / seconds, speedup: tokens / seconds / plainRate };
 }
+
+/** GPU at batch 1: verifying k + 1 positions costs about as much as one; a cheap draft. */
+const gpuSmall = (alpha: number): System => ({ seconds: (k) => 1 + 0.01 * k + 0.05 * k, alpha, batch: 1 });
+/** CPU at batch 64: going from 1 to 2 positions costs 80% more, each further one 30%; draft 0.3 per step. */
+const cpuLarge = (alpha: number): System => ({ seconds: (k) => (k === 0 ? 1 : 1.8 + 0.3 * (k - 1) + 0.3 * k), alpha, batch: 64 });
 
 describe('theoreticalSpeedup', () => {
   it('follows S = (1 − α^(k+1)) / ((1 − α)(kc + 1))', () => {
@@ -28,78 +53,110 @@ describe('theoreticalSpeedup', () => {
 });
 
 describe('AdaptiveK', () => {
-  it('explores k = min(kMax, 3) then k = 0 at a new batch size, then exploits', () => {
-    const ak = new AdaptiveK({ kMax: 5 });
-    const chosen = simulate(ak, 1, { a: 1, b: 0.01, d: 0.01 }, 0.9, 6);
-    expect(chosen.slice(0, 2)).toEqual([3, 0]);
-    expect(chosen[5]).toBe(5);
-  });
-  it('estimates a cost by the median of recent samples: contention spikes do not make it give up', () => {
-    const ak = new AdaptiveK({ kMax: 4 });
-    for (const [k, sec] of [[3, 1.0], [0, 0.9], [3, 5.0], [0, 4.0], [0, 1.1]] as const) {
-      ak.observeRound({ batchSize: 1, k, tokensPerRow: k + 1, verifySeconds: sec, draftSeconds: 0 });
-    }
-    // Lower medians: the spikes to 5.0 and 4.0 are ignored.
-    expect(ak.expectedCost(1, 0)).toBeCloseTo(1.1, 9);
-    expect(ak.expectedCost(1, 3)).toBeCloseTo(1.0, 9);
-  });
-  it('drafts long when verification is nearly free and acceptance high (small batch)', () => {
+  it('measures k = 0 first at a new batch size (2 rounds), then explores k = 1', () => {
     const ak = new AdaptiveK({ kMax: 6 });
-    simulate(ak, 1, { a: 1, b: 0.01, d: 0.02 }, 0.85, 30);
-    const k = ak.bestK(1);
-    // The brute-force optimum of E(k)/C(k) under the same model.
-    let best = 0;
-    let bestRate = (ak.expectedTokens(0) / (1 + 0.01)) * 1.1; // k ≥ 1 must beat plain by 10%
-    for (let kk = 1; kk <= 6; kk++) {
-      const rate = ak.expectedTokens(kk) / (1 + 0.01 * (kk + 1) + 0.02 * kk);
-      if (rate > bestRate) [best, bestRate] = [kk, rate];
+    const { chosen } = simulate(ak, gpuSmall(0.9), 3);
+    expect(chosen).toEqual([0, 0, 1]);
+  });
+
+  it('drafts long where it measures faster (cheap verification, high acceptance) and gets close to the best fixed k', () => {
+    const ak = new AdaptiveK({ kMax: 6 });
+    const sys = gpuSmall(0.9);
+    const { chosen, rate } = simulate(ak, sys, 300);
+    // The best fixed k of this system, by brute force.
+    const bestFixed = Math.max(...[0, 1, 2, 3, 4, 5, 6].map((k) => tokensAt(0.9, k) / sys.seconds(k)));
+    expect(ak.bestK(1)).toBeGreaterThanOrEqual(5);
+    expect(chosen.slice(-50).filter((k) => k >= 5).length).toBeGreaterThanOrEqual(45);
+    expect(rate / bestFixed).toBeGreaterThan(0.9);
+  });
+
+  it('stays at ≥ 0.97× plain decoding when every k ≥ 1 measures slower (CPU, large batch), at any acceptance', () => {
+    for (const alpha of [0, 0.3, 0.6, 0.75]) {
+      const ak = new AdaptiveK({ kMax: 6 });
+      const { chosen, speedup } = simulate(ak, cpuLarge(alpha), 200);
+      expect(speedup).toBeGreaterThanOrEqual(0.97);
+      expect(ak.bestK(64)).toBe(0);
+      expect(chosen.slice(100).filter((k) => k > 0).length).toBeLessThanOrEqual(3);
     }
-    expect(k).toBe(best);
-    expect(k).toBeGreaterThanOrEqual(4);
   });
-  it('turns speculation off when verification cost grows with T (large batch) and acceptance is low', () => {
-    const ak = new AdaptiveK({ kMax: 6, probeEvery: 1000 });
-    const chosen = simulate(ak, 64, { a: 0.1, b: 1, d: 0.05 }, 0.4, 40);
-    // Off, apart from the k = 1 probes after 8, 16, … rounds.
-    expect(chosen.slice(2).filter((k) => k !== 0)).toEqual([1, 1]);
+
+  it('keeps the exploration ledger within its budget after every round', () => {
+    const ak = new AdaptiveK({ kMax: 6, exploreBudget: 0.015 });
+    const sys = cpuLarge(0);
+    const worstRound = Math.max(...[1, 2, 3, 4, 5, 6].map((k) => sys.seconds(k) - sys.seconds(0)));
+    simulate(ak, sys, 300, () => {
+      expect(ak.lossSeconds).toBeLessThanOrEqual(0.015 * ak.elapsedSeconds + sys.seconds(0) + worstRound);
+    });
+    expect(ak.lossSeconds).toBeGreaterThan(0); // it did explore
   });
-  it('keeps separate cost tables per batch-size bucket', () => {
-    const ak = new AdaptiveK({ kMax: 4, probeEvery: 1000 });
-    simulate(ak, 64, { a: 0.1, b: 1, d: 0.05 }, 0.5, 5);
+
+  it('falls back to k = 0 when speculation stops paying (the policy drifted away from the draft)', () => {
+    const ak = new AdaptiveK({ kMax: 4, decay: 0.9 });
+    simulate(ak, gpuSmall(0.9), 100);
+    expect(ak.bestK(1)).toBeGreaterThan(0);
+    // Acceptance collapses; a draft step now costs as much as a target step.
+    const { chosen } = simulate(ak, { seconds: (k) => 1 + 1.0 * k, alpha: 0, batch: 1 }, 60);
+    expect(ak.bestK(1)).toBe(0);
+    expect(chosen.slice(-30).filter((k) => k > 0).length).toBeLessThanOrEqual(1);
+  });
+
+  it('re-measures k = 0 every refreshEvery rounds while speculating', () => {
+    const ak = new AdaptiveK({ kMax: 4, refreshEvery: 10 });
+    const { chosen } = simulate(ak, gpuSmall(0.95), 120);
+    const zeros = chosen.flatMap((k, i) => (i >= 40 && k === 0 ? [i] : []));
+    expect(zeros.length).toBeGreaterThanOrEqual(6);
+    for (let i = 1; i < zeros.length; i++) expect(zeros[i]! - zeros[i - 1]!).toBe(11);
+  });
+
+  it('probes k = 1 while k = 0 wins, after 16, 32, … rounds (at most probeEvery), within budget', () => {
+    const ak = new AdaptiveK({ kMax: 4, probeEvery: 32, exploreBudget: 1 });
+    const { chosen } = simulate(ak, cpuLarge(0), 200);
+    const spec = chosen.flatMap((k, i) => (k > 0 ? [i] : []));
+    // The first exploration right after the 2 plain rounds, then probes 16, 32, 32, … rounds apart.
+    expect(spec[0]).toBe(2);
+    expect(spec.every((i) => chosen[i] === 1)).toBe(true);
+    expect(spec.slice(1, 5).map((p, i) => p - spec[i]!)).toEqual([17, 33, 33, 33]);
+  });
+
+  it('is not switched on by contention spikes in plain rounds', () => {
+    const ak = new AdaptiveK({ kMax: 4 });
+    // Plain costs 1 s, but every 5th plain round another process takes the cores (6 s).
+    let plainRounds = 0;
+    const spiky: System = { seconds: (k) => (k === 0 ? (++plainRounds % 5 === 0 ? 6 : 1) : 1.8 + 0.6 * k), alpha: 0.3, batch: 8 };
+    simulate(ak, spiky, 120);
+    expect(ak.bestK(8)).toBe(0);
+    expect(ak.measuredRate(8, 0)).toBeCloseTo(1, 9);
+  });
+
+  it('keeps separate measurements per batch-size bucket', () => {
+    const ak = new AdaptiveK({ kMax: 4 });
+    simulate(ak, cpuLarge(0.5), 60);
     expect(ak.bestK(64)).toBe(0);
-    expect(ak.choose(1)).toBe(3); // new bucket: explores
+    expect(ak.choose(1)).toBe(0); // new bucket: plain first
+    expect(ak.measuredRate(1, 0)).toBeUndefined();
     expect(bucketOf(1)).toBe(0);
     expect(bucketOf(33)).toBe(bucketOf(64));
     expect(bucketOf(65)).not.toBe(bucketOf(64));
   });
-  it('keeps speculation off when it is predicted to gain less than minGain', () => {
-    // E(1) = 1 + r0 ≈ 1.08 tokens for 1.0 → 1.0 + 0 s: +8% predicted, below the 10% bar.
-    const feed = (ak: AdaptiveK) => {
-      for (let s = 0; s < 1000; s++) ak.observeAcceptance(1, s % 25 < 2 ? 1 : 0);
-      ak.observeRound({ batchSize: 4, k: 1, tokensPerRow: 2, verifySeconds: 1, draftSeconds: 0 });
-      ak.observeRound({ batchSize: 4, k: 0, tokensPerRow: 1, verifySeconds: 1, draftSeconds: 0 });
-      return ak;
-    };
-    const ak = feed(new AdaptiveK({ kMax: 1, decay: 1 }));
-    expect(ak.expectedTokens(1)).toBeCloseTo(1.08, 2);
-    expect(ak.bestK(4)).toBe(0);
-    expect(feed(new AdaptiveK({ kMax: 1, decay: 1, minGain: 0 })).bestK(4)).toBe(1);
-  });
-  it('probes with k = 1 while speculation is off, after 8, 16, … rounds (at most probeEvery)', () => {
-    const ak = new AdaptiveK({ kMax: 4, probeEvery: 20 });
-    const chosen = simulate(ak, 64, { a: 0.1, b: 1, d: 0.05 }, 0.3, 2 + 8 + 16 + 20 + 20);
-    const probes = chosen.flatMap((k, i) => (i >= 2 && k === 1 ? [i - 2] : []));
-    expect(probes).toEqual([7, 23, 43, 63]);
-  });
-  it('interpolates verify costs piecewise between measured T (a CPU jumps from T = 1 to T = 2)', () => {
-    const ak = new AdaptiveK({ kMax: 6 });
-    for (const [T, sec] of [[1, 1.0], [4, 1.3], [2, 1.25]] as const) {
-      ak.observeRound({ batchSize: 1, k: T - 1, tokensPerRow: T, verifySeconds: sec, draftSeconds: 0 });
+
+  it('measures a rate as tokens per row per second over the recent window', () => {
+    const ak = new AdaptiveK({ kMax: 2, window: 3 });
+    for (const [k, emitted, seconds] of [[0, 4, 2], [0, 4, 1], [0, 4, 1], [0, 4, 1], [2, 8, 1], [2, 12, 2]] as const) {
+      ak.observeRound({ batchSize: 4, k, emitted, seconds });
     }
-    expect(ak.expectedCost(1, 2)).toBeCloseTo(1.275, 9); // T = 3: between T = 2 and T = 4
-    expect(ak.expectedCost(1, 4)).toBeCloseTo(1.325, 9); // T = 5: extrapolated from T = 2, 4
-    expect(ak.expectedCost(1, 1)).toBeCloseTo(1.25, 9); // measured
+    expect(ak.measuredRate(4, 0)).toBeCloseTo(1, 12); // the 2 s round left the window
+    expect(ak.measuredRate(4, 2)).toBeCloseTo(5 / 3, 12);
+    expect(ak.measuredRate(4, 1)).toBeUndefined();
   });
+
+  it('interpolates round costs between measured k and extrapolates from the two nearest', () => {
+    const ak = new AdaptiveK({ kMax: 6 });
+    for (const [k, sec] of [[0, 1.0], [1, 1.5], [4, 2.1]] as const) ak.observeRound({ batchSize: 1, k, emitted: 1, seconds: sec });
+    expect(ak.expectedCost(1, 2)).toBeCloseTo(1.7, 9);
+    expect(ak.expectedCost(1, 6)).toBeCloseTo(2.5, 9);
+    expect(ak.expectedCost(1, 1)).toBeCloseTo(1.5, 9);
+  });
+
   it('estimates acceptance per position, blended with a weak prior (0.5, then 0.9·r_{i−1})', () => {
     const ak = new AdaptiveK({ kMax: 4, decay: 1 }); // decay 1: plain running means
     expect(ak.acceptanceAt(0)).toBe(0.5);
@@ -110,9 +167,13 @@ describe('AdaptiveK', () => {
     expect(ak.acceptanceAt(1)).toBeCloseTo(r1, 12);
     expect(ak.acceptanceAt(2)).toBeCloseTo(0.9 * r1, 12); // unmeasured
     expect(ak.expectedTokens(2)).toBeCloseTo(1 + r0 + r1, 12);
-    // One unlucky round does not pin a position at 0.
     const fresh = new AdaptiveK({ kMax: 4 });
     fresh.observeAcceptance(3, 0);
     expect(fresh.acceptanceAt(0)).toBeCloseTo(1 / 3, 12);
+  });
+
+  it('never speculates with kMax = 0', () => {
+    const ak = new AdaptiveK({ kMax: 0 });
+    expect(simulate(ak, gpuSmall(1), 20).chosen.every((k) => k === 0)).toBe(true);
   });
 });

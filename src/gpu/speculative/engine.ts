@@ -82,8 +82,11 @@ export interface EngineTimings {
   readonly rounds: number;
   /** Σ k over rounds (the k asked for). */
   readonly kSum: number;
+  /** Rounds per k: `kCounts[k]` rounds asked for k drafts. */
+  readonly kCounts: readonly number[];
+  /** Drafting, a stateful drafter's catch-up included. */
   readonly draftSeconds: number;
-  /** Target forward + acceptance. */
+  /** Target forward (cache compaction included) + acceptance. */
   readonly verifySeconds: number;
 }
 
@@ -102,11 +105,11 @@ export interface StepResult {
  *    pass over the new rows (left-padded, last position's logits only) and joined to the
  *    running cache; each joiner's first token comes from those logits, as in plain decoding (a
  *    round with k = 0). From then on every row keeps one "pending" token: verified, not yet in
- *    the target cache. The drafter's `prepare` prefills its own state for the joiners (outside
- *    the measured draft cost).
- * 2. Choose k (fixed, or adaptive from measured acceptance and costs at this batch size). With
- *    k ≥ 1 the drafter proposes up to k tokens per sequence (cut to what the sequence may still
- *    emit).
+ *    the target cache. With a fixed k ≥ 1 the drafter's `prepare` prefills its own state for the
+ *    joiners (outside the draft cost); with adaptive k it is left to catch up lazily.
+ * 2. Choose k (fixed, or adaptive from the measured wall-clock tokens/s of each k at this batch
+ *    size). k = 0 is exactly a plain decode step: the drafter is not called. With k ≥ 1 the
+ *    drafter proposes up to k tokens per sequence (cut to what the sequence may still emit).
  * 3. One target forward over [pending, x₁ … x_k] per row (T = 1 + longest draft; shorter rows
  *    padded and masked) gives p at the k+1 positions.
  * 4. Per row: greedy (temperature 0) accepts while xᵢ = argmax; otherwise the stochastic rule
@@ -130,7 +133,7 @@ export class SpeculativeEngine {
   private readonly clock: () => number;
   private attached = false;
   private countersTotal: SpecDecodeCounters = emptyCounters;
-  private time: EngineTimings = { rounds: 0, kSum: 0, draftSeconds: 0, verifySeconds: 0 };
+  private time: EngineTimings = { rounds: 0, kSum: 0, kCounts: [], draftSeconds: 0, verifySeconds: 0 };
 
   constructor(private readonly options: EngineOptions) {
     const { k, maxBatchSize } = options;
@@ -171,6 +174,11 @@ export class SpeculativeEngine {
     return this.countersTotal;
   }
 
+  /** Adaptive k's state (null for a fixed k): measured rates, the exploration ledger. */
+  get adaptiveK(): AdaptiveK | null {
+    return this.adaptive;
+  }
+
   /** Time spent so far, split into drafting and verifying. */
   get timings(): EngineTimings {
     return this.time;
@@ -186,25 +194,30 @@ export class SpeculativeEngine {
     const rounds: RoundRecord[] = await this.admit();
     const completed = await this.retire();
     if (this.active.length === 0) return { k: 0, rounds, completed };
-    const k = this.adaptive ? this.adaptive.choose(this.active.length) : (this.options.k as number);
     const t0 = this.clock();
+    const k = this.adaptive ? this.adaptive.choose(this.active.length) : (this.options.k as number);
     const drafts = k > 0 ? await this.propose(k) : this.active.map((): Draft => ({ tokens: [], q: null }));
     const t1 = this.clock();
     const out = await this.batch.append(this.active.map((a, b) => [a.tokens[a.tokens.length - 1]!, ...drafts[b]!.tokens]));
     const T = out.tokensPerRow;
     const V = out.vocabSize;
+    let emitted = 0;
     this.active.forEach((a, b) => {
       const row = (j: number) => out.logits.subarray((b * T + j) * V, (b * T + j + 1) * V);
-      rounds.push(this.verifyRow(a, b, drafts[b]!, k, row));
+      const record = this.verifyRow(a, b, drafts[b]!, k, row);
+      emitted += record.emitted;
+      rounds.push(record);
     });
     const t2 = this.clock();
     this.time = {
       rounds: this.time.rounds + 1,
       kSum: this.time.kSum + k,
+      kCounts: Array.from({ length: Math.max(this.time.kCounts.length, k + 1) }, (_, i) => (this.time.kCounts[i] ?? 0) + (i === k ? 1 : 0)),
       draftSeconds: this.time.draftSeconds + (t1 - t0),
       verifySeconds: this.time.verifySeconds + (t2 - t1),
     };
-    this.adaptive?.observeRound({ batchSize: this.active.length, k, tokensPerRow: T, verifySeconds: t2 - t1, draftSeconds: t1 - t0 });
+    // Adaptive k judges the whole round by the clock (draft, catch-up, verify, compaction, host).
+    this.adaptive?.observeRound({ batchSize: this.active.length, k, emitted, seconds: t2 - t0 });
     completed.push(...(await this.retire()));
     return { k, rounds, completed };
   }
@@ -246,7 +259,12 @@ export class SpeculativeEngine {
     const V = out.vocabSize;
     const rounds = joiners.map((a, i) => this.verifyRow(a, first + i, { tokens: [], q: null }, 0, () => out.logits.subarray(i * V, (i + 1) * V)));
     const live = joiners.filter((a) => a.finish === null);
-    if (this.options.k !== 0 && live.length > 0) await this.options.drafter?.prepare?.(live.map((a) => this.draftSequence(a)));
+    // A fixed k drafts every round: prefill the drafter's state now, outside the draft cost. With
+    // adaptive k the drafter may stay off (k = 0) for good; it then does no work at all, and a
+    // stateful drafter catches up in its first `propose` (one forward over what it missed).
+    if (typeof this.options.k === 'number' && this.options.k > 0 && live.length > 0) {
+      await this.options.drafter?.prepare?.(live.map((a) => this.draftSequence(a)));
+    }
     return rounds;
   }
 
