@@ -23,6 +23,7 @@ export function registerWorker(program: Command): void {
     .option('--heartbeat-interval <ms>', 'consumer-group heartbeat interval', msArg('--heartbeat-interval'))
     .option('--rebalance-timeout <ms>', 'how long a rebalance waits for members to rejoin', msArg('--rebalance-timeout'))
     .option('--transaction-timeout <ms>', 'broker aborts a transaction left open this long (a worker that died mid-commit)', msArg('--transaction-timeout'))
+    .option('--hold-first-transaction <ms>', 'fault drill: keep the first transaction open this long before committing (kill the worker meanwhile)', msArg('--hold-first-transaction'))
     .action(
       async (opts: {
         brokers: string;
@@ -33,6 +34,7 @@ export function registerWorker(program: Command): void {
         heartbeatInterval?: number;
         rebalanceTimeout?: number;
         transactionTimeout?: number;
+        holdFirstTransaction?: number;
       }) => {
         if (!/^[A-Za-z0-9._-]+$/.test(opts.id)) throw new InvalidArgumentError(`--id: letters, digits, ".", "_" and "-" only, received "${opts.id}"`);
         const stop = new AbortController();
@@ -52,6 +54,7 @@ export function registerWorker(program: Command): void {
             ...(opts.heartbeatInterval ? { heartbeatInterval: opts.heartbeatInterval } : {}),
             ...(opts.rebalanceTimeout ? { rebalanceTimeout: opts.rebalanceTimeout } : {}),
             ...(opts.transactionTimeout ? { transactionTimeout: opts.transactionTimeout } : {}),
+            ...(opts.holdFirstTransaction ? { holdFirstTransactionMs: opts.holdFirstTransaction } : {}),
           });
           process.stdout.write(`${JSON.stringify({ worker: opts.id, ...summary })}\n`);
         } catch (err) {

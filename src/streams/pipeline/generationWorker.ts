@@ -31,6 +31,11 @@ export interface GenerationWorkerOptions {
   /** Request partitions processed at once (their requests share one continuous batch; default 6). */
   readonly concurrency?: number;
   readonly onProgress?: (line: string) => void;
+  /**
+   * Fault drill: keep the first transaction open this long after its events were sent and
+   * before its offsets and commit (kill the worker in that window to see the output vanish).
+   */
+  readonly holdFirstTransactionMs?: number;
   /** Stops the worker (SIGINT/SIGTERM in the CLI). */
   readonly signal?: AbortSignal;
 }
@@ -257,6 +262,10 @@ export async function runGenerationWorker(o: GenerationWorkerOptions): Promise<G
         const txn = await txProducer.transaction();
         try {
           if (topicMessages.size) await txn.sendBatch({ topicMessages: [...topicMessages].map(([topic, messages]) => ({ topic, messages })) });
+          if (o.holdFirstTransactionMs && counts.batches === 0) {
+            say(`fault drill: holding the transaction of ${range} open for ${o.holdFirstTransactionMs} ms (${out.length} events sent, not committed)`);
+            await new Promise((r) => setTimeout(r, o.holdFirstTransactionMs));
+          }
           await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
           await txn.commit();
         } catch (err) {
