@@ -300,7 +300,7 @@ export class KafkaEventLog implements EventLog {
    */
   private async fixRanges(from: KafkaPosition | undefined): Promise<PartitionRange[]> {
     const perTopic = await Promise.all(
-      this.topics.map(async (topic) => ({ topic, offsets: await this.admin.fetchTopicOffsets(topic) })),
+      this.topics.map(async (topic) => ({ topic, offsets: await this.topicOffsets(topic) })),
     );
     const ranges: PartitionRange[] = [];
     for (const { topic, offsets } of perTopic) {
@@ -311,6 +311,24 @@ export class KafkaEventLog implements EventLog {
       }
     }
     return ranges;
+  }
+
+  /**
+   * `admin.fetchTopicOffsets`, retried while a partition's leader is not serving yet: kafkajs
+   * gives up at once on NOT_LEADER_FOR_PARTITION, which a topic another client created a moment
+   * ago returns until the broker has applied the new leadership (KRaft), for up to 10 s.
+   */
+  private async topicOffsets(topic: string): Promise<Array<{ partition: number; high: string; low: string }>> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.admin.fetchTopicOffsets(topic);
+      } catch (err) {
+        const type = (err as { type?: string }).type;
+        if (attempt >= 50 || (type !== 'NOT_LEADER_FOR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE')) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+        await this.admin.fetchTopicMetadata({ topics: [topic] }); // the leader may have moved
+      }
+    }
   }
 
   /**
