@@ -36,8 +36,13 @@ export interface RoundMeasurement {
   readonly batchSize: number;
   /** Draft length chosen for the round (the drafter may have proposed fewer). */
   readonly k: number;
-  /** Tokens emitted in the round, summed over the batch's rows. */
-  readonly emitted: number;
+  /**
+   * Tokens per row this round that count for throughput: the batch's mean while requests wait
+   * for a row (continuous batching refills a freed row at once), otherwise the tokens of the row
+   * with the most left to generate (a batch without waiting requests ends when that row does:
+   * speculation that helps the other rows only does not shorten it).
+   */
+  readonly tokensPerRow: number;
   /**
    * Seconds from choosing k to the last row's verdict: drafting (a model drafter's catch-up
    * included), the target forward (cache compaction included), acceptance and host overhead.
@@ -86,7 +91,9 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  * spent finding out cost a bounded share of the time.
  *
  * Per batch-size bucket b (1, 2, 3–4, 5–8, …) and k, the arm (b, k) keeps the last `window`
- * rounds: tokens emitted per row and seconds (draft + verify + host: whatever the round cost).
+ * rounds: tokens per row (the batch mean while requests wait; without waiting requests, the
+ * tokens of the row with the most left to generate, which decides when the batch ends) and
+ * seconds (draft + verify + host: whatever the round cost).
  * Its rate R(b, k) = Σ tokens / Σ seconds (samples over 2× the window's median dropped: another
  * process took the cores).
  *
@@ -113,7 +120,7 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  * const k = ak.choose(batch.length);
  * // … run the round …
  * ak.observeAcceptance(k, accepted); // per sequence
- * ak.observeRound({ batchSize, k, emitted, seconds });
+ * ak.observeRound({ batchSize, k, tokensPerRow, seconds });
  */
 export class AdaptiveK {
   readonly kMax: number;
@@ -226,7 +233,7 @@ export class AdaptiveK {
   /** Records one round: its arm's sample, the exploration ledger, the bucket's counters. */
   observeRound(m: RoundMeasurement): void {
     const st = this.bucket(m.batchSize);
-    const tokens = m.emitted / Math.max(1, m.batchSize);
+    const tokens = m.tokensPerRow;
     const plain = this.measuredRate(m.batchSize, 0);
     this.elapsed += m.seconds;
     if (m.k > 0 && plain !== undefined) this.ledger += m.seconds - tokens / plain;

@@ -30,7 +30,7 @@ function simulate(ak: AdaptiveK, sys: System, rounds: number, onRound?: (k: numb
     }
     const sec = sys.seconds(k);
     const emitted = sys.batch * tokensAt(sys.alpha, k);
-    ak.observeRound({ batchSize: sys.batch, k, emitted, seconds: sec });
+    ak.observeRound({ batchSize: sys.batch, k, tokensPerRow: emitted / sys.batch, seconds: sec });
     seconds += sec;
     tokens += emitted;
     onRound?.(k, r);
@@ -141,8 +141,8 @@ describe('AdaptiveK', () => {
 
   it('measures a rate as tokens per row per second over the recent window', () => {
     const ak = new AdaptiveK({ kMax: 2, window: 3 });
-    for (const [k, emitted, seconds] of [[0, 4, 2], [0, 4, 1], [0, 4, 1], [0, 4, 1], [2, 8, 1], [2, 12, 2]] as const) {
-      ak.observeRound({ batchSize: 4, k, emitted, seconds });
+    for (const [k, tokensPerRow, seconds] of [[0, 1, 2], [0, 1, 1], [0, 1, 1], [0, 1, 1], [2, 2, 1], [2, 3, 2]] as const) {
+      ak.observeRound({ batchSize: 4, k, tokensPerRow, seconds });
     }
     expect(ak.measuredRate(4, 0)).toBeCloseTo(1, 12); // the 2 s round left the window
     expect(ak.measuredRate(4, 2)).toBeCloseTo(5 / 3, 12);
@@ -151,7 +151,7 @@ describe('AdaptiveK', () => {
 
   it('interpolates round costs between measured k and extrapolates from the two nearest', () => {
     const ak = new AdaptiveK({ kMax: 6 });
-    for (const [k, sec] of [[0, 1.0], [1, 1.5], [4, 2.1]] as const) ak.observeRound({ batchSize: 1, k, emitted: 1, seconds: sec });
+    for (const [k, sec] of [[0, 1.0], [1, 1.5], [4, 2.1]] as const) ak.observeRound({ batchSize: 1, k, tokensPerRow: 1, seconds: sec });
     expect(ak.expectedCost(1, 2)).toBeCloseTo(1.7, 9);
     expect(ak.expectedCost(1, 6)).toBeCloseTo(2.5, 9);
     expect(ak.expectedCost(1, 1)).toBeCloseTo(1.5, 9);

@@ -65,6 +65,9 @@ export interface EngineOptions {
   readonly clock?: () => number;
 }
 
+/** Tokens a sequence may still generate (its length budget; a stop token may end it sooner). */
+const remaining = (a: Active): number => a.req.sampling.maxNewTokens - a.generated.length;
+
 interface Active {
   readonly req: EngineRequest;
   readonly tokens: number[];
@@ -194,6 +197,9 @@ export class SpeculativeEngine {
     const rounds: RoundRecord[] = await this.admit();
     const completed = await this.retire();
     if (this.active.length === 0) return { k: 0, rounds, completed };
+    // The row with the most left to generate: without waiting requests the batch ends with it.
+    const critical = this.active.reduce((best, a, b) => (remaining(a) > remaining(this.active[best]!) ? b : best), 0);
+    const queued = this.waiting.length > 0;
     const t0 = this.clock();
     const k = this.adaptive ? this.adaptive.choose(this.active.length) : (this.options.k as number);
     const drafts = k > 0 ? await this.propose(k) : this.active.map((): Draft => ({ tokens: [], q: null }));
@@ -202,10 +208,12 @@ export class SpeculativeEngine {
     const T = out.tokensPerRow;
     const V = out.vocabSize;
     let emitted = 0;
+    let criticalEmitted = 0;
     this.active.forEach((a, b) => {
       const row = (j: number) => out.logits.subarray((b * T + j) * V, (b * T + j + 1) * V);
       const record = this.verifyRow(a, b, drafts[b]!, k, row);
       emitted += record.emitted;
+      if (b === critical) criticalEmitted = record.emitted;
       rounds.push(record);
     });
     const t2 = this.clock();
@@ -217,7 +225,10 @@ export class SpeculativeEngine {
       verifySeconds: this.time.verifySeconds + (t2 - t1),
     };
     // Adaptive k judges the whole round by the clock (draft, catch-up, verify, compaction, host).
-    this.adaptive?.observeRound({ batchSize: this.active.length, k, emitted, seconds: t2 - t0 });
+    // With requests waiting, every row's tokens count (a freed row is refilled); without, only
+    // the critical row's (speculation that leaves it behind does not end the batch sooner).
+    const tokensPerRow = queued ? emitted / this.active.length : criticalEmitted;
+    this.adaptive?.observeRound({ batchSize: this.active.length, k, tokensPerRow, seconds: t2 - t0 });
     completed.push(...(await this.retire()));
     return { k, rounds, completed };
   }
