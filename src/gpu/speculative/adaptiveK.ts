@@ -23,9 +23,9 @@ export interface AdaptiveKOptions {
    * against plain decoding (default 0.015), plus one plain round's worth to start with.
    */
   readonly exploreBudget?: number;
-  /** Rounds per (bucket, k) a measured rate is computed over (default 16, the most recent). */
+  /** Rounds per (bucket, k) a measured rate is computed over (default 8, the most recent). */
   readonly window?: number;
-  /** While speculating, re-measure k = 0 after this many rounds of the bucket (default 24). */
+  /** While speculating, re-measure k = 0 (three rounds) after this many rounds of the bucket (default 32). */
   readonly refreshEvery?: number;
   /** While k = 0 wins, probe k = 1 after 16, 32, … rounds, at most every this many (default 128). */
   readonly probeEvery?: number;
@@ -37,15 +37,16 @@ export interface RoundMeasurement {
   /** Draft length chosen for the round (the drafter may have proposed fewer). */
   readonly k: number;
   /**
-   * Tokens per row this round that count for throughput: the batch's mean while requests wait
-   * for a row (continuous batching refills a freed row at once), otherwise the tokens of the row
-   * with the most left to generate (a batch without waiting requests ends when that row does:
-   * speculation that helps the other rows only does not shorten it).
+   * Tokens per row this round that count for throughput: the batch's mean while a full wave of
+   * requests waits (continuous batching refills a freed row at once), otherwise the tokens of the
+   * row with the most left to generate (the work ends when the slowest rows do: speculation that
+   * helps the other rows only does not shorten it).
    */
   readonly tokensPerRow: number;
   /**
-   * Seconds from choosing k to the last row's verdict: drafting (a model drafter's catch-up
-   * included), the target forward (cache compaction included), acceptance and host overhead.
+   * Seconds of the whole engine step: joins and departures of rows (cache copies), drafting (a
+   * model drafter's catch-up included), the target forward (cache compaction included),
+   * acceptance and host overhead.
    */
   readonly seconds: number;
 }
@@ -72,6 +73,11 @@ interface Bucket {
   probeAfter: number;
   /** The last choice at this bucket was a k = 1 probe. */
   probing: boolean;
+  /** k of the bucket's last round, and whether it differed from the round before. */
+  lastK: number | null;
+  switched: boolean;
+  /** Plain rounds still to run for a refresh of R(b, 0) (three: the first one is a switch). */
+  refreshLeft: number;
 }
 
 interface Ema {
@@ -91,8 +97,8 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  * spent finding out cost a bounded share of the time.
  *
  * Per batch-size bucket b (1, 2, 3–4, 5–8, …) and k, the arm (b, k) keeps the last `window`
- * rounds: tokens per row (the batch mean while requests wait; without waiting requests, the
- * tokens of the row with the most left to generate, which decides when the batch ends) and
+ * rounds: tokens per row (the batch mean while a full wave of requests waits; otherwise the
+ * tokens of the row with the most left to generate, which decides when the work ends) and
  * seconds (draft + verify + host: whatever the round cost).
  * Its rate R(b, k) = Σ tokens / Σ seconds (samples over 2× the window's median dropped: another
  * process took the cores).
@@ -112,8 +118,16 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  *    worst-case loss (Ĉ(k) − 1 / R(b, 0), no token accepted) ≤ `exploreBudget` · elapsed + one
  *    plain round. So speculation that pays buys more exploration, and a drafter that never pays
  *    costs at most ~1.5% of the time.
- * 5. While speculating, k = 0 runs again every `refreshEvery` rounds: its cost grows with the
- *    cache, and an old plain rate would flatter speculation.
+ * 5. While speculating, k = 0 runs again (three rounds) every `refreshEvery` rounds, and its
+ *    rate is taken over its last 4 samples only: its cost grows with the cache (and with other
+ *    processes' load), and an old plain rate would flatter speculation.
+ * 6. Switching k costs: on a CPU a plain step right after a longer one costs ~1.5× a steady
+ *    one (ONNX Runtime re-plans its buffers for the new shapes). The first round after a switch
+ *    is therefore not a sample of its arm (it still goes to the ledger, a switch back to k = 0
+ *    included), and a k switched to runs at least two rounds.
+ * 7. Safety net: exploitation of k ≥ 1 stops while the ledger exceeds twice the exploration
+ *    budget (3% of the elapsed time plus two plain rounds): a comparison that noise made look
+ *    like a win is caught by the total.
  *
  * @example
  * const ak = new AdaptiveK({ kMax: 6 });
@@ -144,8 +158,8 @@ export class AdaptiveK {
     this.decay = options.decay ?? 0.98;
     this.minGain = options.minGain ?? 0.05;
     this.budget = options.exploreBudget ?? 0.015;
-    this.window = options.window ?? 16;
-    this.refreshEvery = options.refreshEvery ?? 24;
+    this.window = options.window ?? 8;
+    this.refreshEvery = options.refreshEvery ?? 32;
     this.probeEvery = options.probeEvery ?? 128;
   }
 
@@ -164,8 +178,19 @@ export class AdaptiveK {
     if (this.kMax === 0) return 0;
     const st = this.bucket(batchSize);
     if ((st.arms.get(0)?.samples.length ?? 0) < MIN_PLAIN) return 0;
+    // A k just switched to runs a second round: the first round after a switch pays for the
+    // change of shapes (on a CPU, ~+50% for a plain step right after a longer one) and is not
+    // a sample of the arm.
+    if (st.switched && st.lastK !== null && st.lastK > 0 && this.affordable(batchSize, st.lastK)) return st.lastK;
     const best = this.bestK(batchSize);
-    if (best > 0 && st.sinceZero >= this.refreshEvery) return 0;
+    if (st.refreshLeft > 0) return 0;
+    if (best > 0 && st.sinceZero >= this.refreshEvery) {
+      st.refreshLeft = 3;
+      return 0;
+    }
+    // The safety net: speculation that measured faster but lost in total (a noisy comparison,
+    // costs it leaves behind) stops until the elapsed time makes room again.
+    if (best > 0 && this.ledger > 2 * this.budget * this.elapsed + 2 * this.plainRound(batchSize)) return 0;
     const explore = this.candidate(batchSize, best);
     return explore !== null && this.affordable(batchSize, explore) ? explore : best;
   }
@@ -235,12 +260,19 @@ export class AdaptiveK {
     const st = this.bucket(m.batchSize);
     const tokens = m.tokensPerRow;
     const plain = this.measuredRate(m.batchSize, 0);
+    const switched = st.lastK !== null && st.lastK !== m.k;
     this.elapsed += m.seconds;
-    if (m.k > 0 && plain !== undefined) this.ledger += m.seconds - tokens / plain;
+    // Speculative rounds, and the plain round that switches back after them, go to the ledger.
+    if ((m.k > 0 || switched) && plain !== undefined) this.ledger += m.seconds - tokens / plain;
     let arm = st.arms.get(m.k);
     if (!arm) st.arms.set(m.k, (arm = { samples: [], lastRound: 0 }));
-    arm.samples = [...arm.samples, { tokens, seconds: m.seconds }].slice(-this.window);
+    // k = 0 keeps fewer samples: while speculating it runs only in refreshes, and an old plain
+    // rate (the cache was shorter, the machine busier or idler) must not decide for long.
+    if (!switched) arm.samples = [...arm.samples, { tokens, seconds: m.seconds }].slice(-(m.k === 0 ? Math.min(this.window, PLAIN_WINDOW) : this.window));
     arm.lastRound = ++st.rounds;
+    st.switched = switched;
+    st.lastK = m.k;
+    if (m.k === 0 && st.refreshLeft > 0) st.refreshLeft--;
     st.sinceZero = m.k === 0 ? 0 : st.sinceZero + 1;
     if (m.k > 0) {
       st.sinceSpec = 0;
@@ -292,9 +324,14 @@ export class AdaptiveK {
     return cand;
   }
 
+  /** Seconds of a plain round at `batchSize` (1 / R(b, 0)). */
+  private plainRound(batchSize: number): number {
+    return 1 / this.measuredRate(batchSize, 0)!;
+  }
+
   /** Whether exploring `k` now keeps the ledger within budget even if no draft is accepted. */
   private affordable(batchSize: number, k: number): boolean {
-    const plainRound = 1 / this.measuredRate(batchSize, 0)!;
+    const plainRound = this.plainRound(batchSize);
     const cost = this.expectedCost(batchSize, k) ?? plainRound * (1 + 0.5 * k);
     return this.ledger + Math.max(0, cost - plainRound) <= this.budget * this.elapsed + plainRound;
   }
@@ -302,7 +339,7 @@ export class AdaptiveK {
   private bucket(batchSize: number): Bucket {
     const b = bucketOf(batchSize);
     let st = this.buckets.get(b);
-    if (!st) this.buckets.set(b, (st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false }));
+    if (!st) this.buckets.set(b, (st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0 }));
     return st;
   }
 }
@@ -324,6 +361,7 @@ function meanSeconds(samples: readonly Sample[]): number {
 }
 
 const MIN_PLAIN = 2;
+const PLAIN_WINDOW = 4;
 const MIN_SAMPLES = 3;
 const STALE_ROUNDS = 64;
 const FIRST_PROBE = 16;

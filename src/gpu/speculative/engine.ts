@@ -59,11 +59,19 @@ export interface EngineOptions {
    * they are mostly holes (default 32; 0 = never). See `KvBatch`.
    */
   readonly compactAt?: number;
+  /**
+   * Share of holes (masked-out slots) that triggers compaction (default: 0.25 on a CPU, where
+   * every forward copies the whole cache, 0.5 elsewhere). See `KvBatch`.
+   */
+  readonly compactShare?: number;
   /** Called with the tokens (and their logprobs) each round appends to a sequence (streaming). */
   readonly onTokens?: (requestId: string, tokens: readonly number[], logprobs: readonly number[]) => void;
   /** Wall clock in seconds for the adaptive-k cost model (default `performance.now() / 1000`). */
   readonly clock?: () => number;
 }
+
+/** Holes that trigger compaction: on a CPU each forward copies the cache, holes included. */
+export const defaultHoleShare = (decoder: Decoder): number => (decoder.info.device === 'cpu' ? 0.25 : 0.5);
 
 /** Tokens a sequence may still generate (its length budget; a stop token may end it sooner). */
 const remaining = (a: Active): number => a.req.sampling.maxNewTokens - a.generated.length;
@@ -145,7 +153,7 @@ export class SpeculativeEngine {
       throw new Error(`SpeculativeEngine: maxBatchSize must be an integer ≥ 1, received ${maxBatchSize}`);
     }
     if (k !== 0 && options.drafter === null) throw new Error(`SpeculativeEngine: k = ${k} needs a drafter (use k = 0 for plain decoding)`);
-    this.batch = new KvBatch(options.target, options.compactAt ?? 32);
+    this.batch = new KvBatch(options.target, options.compactAt ?? 32, options.compactShare ?? defaultHoleShare(options.target));
     this.adaptive = k === 'auto' ? new AdaptiveK({ kMax: options.kMax ?? 6 }) : null;
     this.rule = options.rule ?? acceptStochastic;
     this.clock = options.clock ?? (() => performance.now() / 1000);
@@ -193,13 +201,17 @@ export class SpeculativeEngine {
       await this.options.drafter?.attach?.({ vocabSize: this.options.target.info.vocabSize, name: this.options.target.info.name });
       this.attached = true;
     }
+    const start = this.clock();
     // Joiners: prefill, and their first token from the prefill logits (a round with k = 0).
     const rounds: RoundRecord[] = await this.admit();
     const completed = await this.retire();
     if (this.active.length === 0) return { k: 0, rounds, completed };
-    // The row with the most left to generate: without waiting requests the batch ends with it.
+    // The row with the most left to generate: once the waiting requests fit in the rows that
+    // free up (less than a wave left), the work ends with the slowest rows, and speculation
+    // that leaves them behind does not end it sooner. With a full wave or more waiting, every
+    // row's tokens count (a freed row is refilled at once).
     const critical = this.active.reduce((best, a, b) => (remaining(a) > remaining(this.active[best]!) ? b : best), 0);
-    const queued = this.waiting.length > 0;
+    const queued = this.waiting.length >= this.active.length;
     const t0 = this.clock();
     const k = this.adaptive ? this.adaptive.choose(this.active.length) : (this.options.k as number);
     const drafts = k > 0 ? await this.propose(k) : this.active.map((): Draft => ({ tokens: [], q: null }));
@@ -225,11 +237,12 @@ export class SpeculativeEngine {
       verifySeconds: this.time.verifySeconds + (t2 - t1),
     };
     // Adaptive k judges the whole round by the clock (draft, catch-up, verify, compaction, host).
-    // With requests waiting, every row's tokens count (a freed row is refilled); without, only
-    // the critical row's (speculation that leaves it behind does not end the batch sooner).
-    const tokensPerRow = queued ? emitted / this.active.length : criticalEmitted;
-    this.adaptive?.observeRound({ batchSize: this.active.length, k, tokensPerRow, seconds: t2 - t0 });
+    const batchSize = this.active.length;
+    const tokensPerRow = queued ? emitted / batchSize : criticalEmitted;
     completed.push(...(await this.retire()));
+    // The whole step counts, joins and departures included: rows that speculation brings out of
+    // step leave and join one by one, each a cache copy that plain decoding does once per wave.
+    this.adaptive?.observeRound({ batchSize, k, tokensPerRow, seconds: this.clock() - start });
     return { k, rounds, completed };
   }
 

@@ -33,12 +33,17 @@ export class KvBatch {
 
   /**
    * @param compactAt compact (drop masked-out slots, `KvCache.gatherSlots`) before a forward
-   *   once the cache has at least this many slots and every row's valid tokens fit in half of
-   *   them; 0 = never. Holes cost attention and cache-copy time on every later forward.
+   *   once the cache has at least this many slots and at least `holeShare` of them are holes
+   *   in every row; 0 = never. Holes cost attention and cache-copy time on every later forward.
+   * @param holeShare the share of holes that triggers compaction (default 0.5). On a CPU every
+   *   forward copies the whole cache, so a forward's cost grows with the slots, holes included:
+   *   compacting at 0.25 pays for itself within a few rounds. On a GPU at small batch holes cost
+   *   little and a compaction is a session run: 0.5.
    */
   constructor(
     private readonly decoder: Decoder,
     private readonly compactAt = 32,
+    private readonly holeShare = 0.5,
   ) {
     this.cache = decoder.emptyCache(0);
   }
@@ -52,7 +57,7 @@ export class KvBatch {
     const past = this.cache.pastLength;
     if (!this.cache.gatherSlots || this.rowStates.length === 0) return false;
     const keep = Math.max(...this.rowStates.map((r) => r.tokens.length));
-    if (!force && (this.compactAt === 0 || past < this.compactAt || keep > past / 2)) return false;
+    if (!force && (this.compactAt === 0 || past < this.compactAt || past - keep < this.holeShare * past)) return false;
     if (keep === past) return false;
     const lists = this.rowStates.map((r) => {
       const pad = keep - r.slots.length;

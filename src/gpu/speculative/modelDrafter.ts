@@ -27,12 +27,16 @@ export class ModelDrafter implements Drafter {
   readonly name = 'model';
   private readonly batch: KvBatch;
 
-  /** @param compactAt see `KvBatch` (default 32; 0 = never compact the draft cache). */
+  /**
+   * @param compactAt see `KvBatch` (default 32; 0 = never compact the draft cache).
+   * @param holeShare see `KvBatch` (default 0.25 on a CPU, 0.5 elsewhere).
+   */
   constructor(
     private readonly draft: Decoder,
     compactAt = 32,
+    holeShare = draft.info.device === 'cpu' ? 0.25 : 0.5,
   ) {
-    this.batch = new KvBatch(draft, compactAt);
+    this.batch = new KvBatch(draft, compactAt, holeShare);
   }
 
   attach(target: { readonly vocabSize: number; readonly name: string }): void {
