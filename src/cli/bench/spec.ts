@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- spec [--device cpu|webgpu] [--fused] [--quick] [--batches 1,8,64] [--tokens N]
- * [--k N] [--reps R] [--waves W] [--draft-threads N] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
+ * [--k N] [--reps R] [--waves W] [--same-length] [--draft-threads N] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
  * and 64, for each drafter (draft model, n-gram, rollout reuse) at a fixed k and at adaptive k.
  *
  * Pair: a random Llama target (~28M parameters) and a draft cut from its own first layers
@@ -15,7 +15,9 @@
  * so greedy outputs diverge fast: 0.005 gives a first-position acceptance ≈ 0.8, 0.05 ≈ 0).
  *
  * Per batch size B, `--waves` × B requests (default: 4 waves at B = 1, 2 at B = 8, 1 at B ≥ 16)
- * of `--tokens` (default 128: RL rollouts run to hundreds of tokens, and adaptive k's
+ * of up to `--tokens` (default 128; request i gets its own length in [tokens/2, tokens], as
+ * rollouts end at EOS — `--same-length` runs all to `tokens`, which keeps plain decoding's rows
+ * in lockstep, a best case no rollout batch has; RL rollouts run to hundreds of tokens, and adaptive k's
  * exploration is a fixed cost that a 32-token sequence would overweight) go through the
  * engine's continuous batching with at most B sequences verified together, as rollouts do; the
  * baseline `plain` is the same engine with k = 0, and `generate` (the sampling module's plain
@@ -161,6 +163,12 @@ export const specBenchmark: Benchmark = {
     const refine = numOpt(options['refine'], 0.03, 'refine');
     const drift = numOpt(options['drift'], 0.005, 'drift');
     const temperature = numOpt(options['temperature'], 0, 'temperature');
+    // Rollouts end at different lengths (EOS); the random model never stops, so request i is
+    // given its own length in [tokens/2, tokens]. With --same-length every request runs to
+    // `tokens`: plain decoding then keeps its rows in lockstep (one join and one departure per
+    // wave, the shortest possible cache), which no real rollout batch does.
+    const sameLength = options['same-length'] === true;
+    const lengthOf = (i: number) => (sameLength ? tokens : tokens - ((i * 37) % Math.ceil(tokens / 2)));
     const config = parseConfig({ ...TARGET, ...(quick ? { num_hidden_layers: 4, hidden_size: 256, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 704 } : {}), num_hidden_layers: intOpt(options['layers'], quick ? 4 : 8, 'layers') }, 'bench spec target');
     const weights = randomWeights(config, new Xoshiro128(1234), { std: 0.02 });
     refineDeepLayers(config, weights, draftLayers, refine);
@@ -175,7 +183,7 @@ export const specBenchmark: Benchmark = {
     const previous = await loadDecoder({ config, weights: drifted(weights, drift, 99), name: 'bench-previous-policy' }, { device, fused });
     console.log(
       `spec bench on ${device}${fused ? ' (fused graph)' : ''}: target ${(parameterCount(config) / 1e6).toFixed(1)}M params (${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
-        `draft = its first ${draftLayers} layer(s) (${(parameterCount(cut.config) / 1e6).toFixed(1)}M), deep-layer scale ${refine}; ${tokens} new tokens per sequence, temperature ${temperature}, fixed k ${kFixed}`,
+        `draft = its first ${draftLayers} layer(s) (${(parameterCount(cut.config) / 1e6).toFixed(1)}M), deep-layer scale ${refine}; ${sameLength ? `${tokens}` : `${Math.floor(tokens / 2) + 1}–${tokens}`} new tokens per sequence, temperature ${temperature}, fixed k ${kFixed}`,
     );
     const params = { temperature, topK: 0, topP: 1 };
     // Warm-up: first runs pay for allocations.
@@ -187,7 +195,7 @@ export const specBenchmark: Benchmark = {
     // Waves of B requests: enough sequences at small B for a stable rate, one wave at large B.
     const wavesFor = (B: number) => Math.max(1, intOpt(options['waves'], quick ? 1 : Math.min(4, Math.max(1, Math.ceil(16 / B))), 'waves'));
     console.log(
-      `per batch size B: ${batches.map((B) => `${wavesFor(B)}·${B}`).join(', ')} requests of ${tokens} new tokens (RL rollouts are hundreds of tokens long) through continuous batching (at most B verified together); ` +
+      `per batch size B: ${batches.map((B) => `${wavesFor(B)}·${B}`).join(', ')} requests of ${sameLength ? tokens : `up to ${tokens}`} new tokens (RL rollouts are hundreds of tokens long, of varying length) through continuous batching (at most B verified together); ` +
         `'plain' = the same engine with k = 0, 'generate' = the sampling module's generate() in static batches of B (reference); ` +
         `each configuration runs ${reps}× round-robin, the fastest run counts (shared CPU)`,
     );
@@ -230,7 +238,7 @@ export const specBenchmark: Benchmark = {
         for (const [ci, cfg] of configs.entries()) {
           const engine = new SpeculativeEngine({ target, drafter: cfg.make(), k: cfg.k, kMax: 6, maxBatchSize: B });
           prompts.forEach((p, i) =>
-            engine.add({ requestId: `r${i}`, promptId: `p${i}`, groupIndex: 0, promptTokenIds: p, sampling: { ...params, maxNewTokens: tokens, seed: 1000 + i, stopTokenIds: [], stopStrings: [] } }),
+            engine.add({ requestId: `r${i}`, promptId: `p${i}`, groupIndex: 0, promptTokenIds: p, sampling: { ...params, maxNewTokens: lengthOf(i), seed: 1000 + i, stopTokenIds: [], stopStrings: [] } }),
           );
           const s0 = performance.now();
           const done = await engine.runToCompletion();
@@ -241,7 +249,7 @@ export const specBenchmark: Benchmark = {
             Object.assign(b, { sec, emitted: done.reduce((s, d) => s + d.tokenIds.length, 0), counters: engine.counters, draftSeconds: t.draftSeconds, verifySeconds: t.verifySeconds, kSum: t.kSum, rounds: t.rounds, kCounts: t.kCounts,
               explore: engine.adaptiveK ? engine.adaptiveK.lossSeconds / Math.max(1e-12, engine.adaptiveK.elapsedSeconds) : 0 });
           }
-          if (temperature === 0) b.same &&= done.every((d) => d.tokenIds.join() === reference[Number(d.requestId.slice(1))]!.join());
+          if (temperature === 0) b.same &&= done.every((d) => { const i = Number(d.requestId.slice(1)); return d.tokenIds.join() === reference[i]!.slice(0, lengthOf(i)).join(); });
           await engine.dispose();
         }
       }
@@ -284,6 +292,6 @@ export const specBenchmark: Benchmark = {
     await target.release();
     await draft.release();
     await previous.release();
-    return { device, fused, config: { layers: config.numLayers, hidden: config.hiddenSize, vocab: config.vocabSize, draftLayers, refine, drift, tokens, temperature, kFixed }, rows };
+    return { device, fused, config: { layers: config.numLayers, hidden: config.hiddenSize, vocab: config.vocabSize, draftLayers, refine, drift, tokens, sameLength, temperature, kFixed }, rows };
   },
 };

@@ -78,6 +78,8 @@ interface Bucket {
   switched: boolean;
   /** Plain rounds still to run for a refresh of R(b, 0) (three: the first one is a switch). */
   refreshLeft: number;
+  /** The best plain rate measured at this bucket (over ≥ 2 samples). */
+  bestPlain: number;
 }
 
 interface Ema {
@@ -125,7 +127,9 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  *    one (ONNX Runtime re-plans its buffers for the new shapes). The first round after a switch
  *    is therefore not a sample of its arm (it still goes to the ledger, a switch back to k = 0
  *    included), and a k switched to runs at least two rounds.
- * 7. Safety net: exploitation of k ≥ 1 stops while the ledger exceeds twice the exploration
+ * 7. The plain reference is the recent plain rate but at least 90% of the best one measured at
+ *    the bucket: plain rounds between speculative ones pay for what speculation leaves behind.
+ * 8. Safety net: exploitation of k ≥ 1 stops while the ledger exceeds twice the exploration
  *    budget (3% of the elapsed time plus two plain rounds): a comparison that noise made look
  *    like a win is caught by the total.
  *
@@ -197,7 +201,7 @@ export class AdaptiveK {
 
   /** The best measured k at `batchSize` (no exploration): k ≥ 1 must beat k = 0 by `minGain`. */
   bestK(batchSize: number): number {
-    const plain = this.measuredRate(batchSize, 0);
+    const plain = this.plainRate(batchSize);
     if (plain === undefined) return 0;
     let best = 0;
     let bestRate = plain * (1 + this.minGain);
@@ -208,6 +212,18 @@ export class AdaptiveK {
       if (rate > bestRate) [best, bestRate] = [k, rate];
     }
     return best;
+  }
+
+  /**
+   * The plain reference R₀(b): the recent plain rate, but at least 90% of the best plain rate
+   * the bucket has measured. Plain rounds run between speculative ones pay for what speculation
+   * leaves behind (a longer, holed cache; on a CPU, buffers re-planned for the new shapes) and
+   * would flatter it; the 10% leave room for the cache's legitimate growth.
+   */
+  plainRate(batchSize: number): number | undefined {
+    const recent = this.measuredRate(batchSize, 0);
+    if (recent === undefined) return undefined;
+    return Math.max(recent, 0.9 * this.bucket(batchSize).bestPlain);
   }
 
   /** R(b, k): measured tokens per row per second of the arm, or undefined before its first round. */
@@ -259,7 +275,7 @@ export class AdaptiveK {
   observeRound(m: RoundMeasurement): void {
     const st = this.bucket(m.batchSize);
     const tokens = m.tokensPerRow;
-    const plain = this.measuredRate(m.batchSize, 0);
+    const plain = this.plainRate(m.batchSize);
     const switched = st.lastK !== null && st.lastK !== m.k;
     this.elapsed += m.seconds;
     // Speculative rounds, and the plain round that switches back after them, go to the ledger.
@@ -273,6 +289,7 @@ export class AdaptiveK {
     st.switched = switched;
     st.lastK = m.k;
     if (m.k === 0 && st.refreshLeft > 0) st.refreshLeft--;
+    if (m.k === 0 && !switched && arm.samples.length >= MIN_PLAIN) st.bestPlain = Math.max(st.bestPlain, this.measuredRate(m.batchSize, 0)!);
     st.sinceZero = m.k === 0 ? 0 : st.sinceZero + 1;
     if (m.k > 0) {
       st.sinceSpec = 0;
@@ -300,7 +317,7 @@ export class AdaptiveK {
    */
   private candidate(batchSize: number, best: number): number | null {
     const st = this.bucket(batchSize);
-    const plain = this.measuredRate(batchSize, 0)!;
+    const plain = this.plainRate(batchSize)!;
     if (![...st.arms.keys()].some((k) => k > 0)) return 1;
     let cand: number | null = null;
     let candRate = best === 0 ? plain * (1 + this.minGain) : this.measuredRate(batchSize, best)!;
@@ -326,7 +343,7 @@ export class AdaptiveK {
 
   /** Seconds of a plain round at `batchSize` (1 / R(b, 0)). */
   private plainRound(batchSize: number): number {
-    return 1 / this.measuredRate(batchSize, 0)!;
+    return 1 / this.plainRate(batchSize)!;
   }
 
   /** Whether exploring `k` now keeps the ledger within budget even if no draft is accepted. */
@@ -339,7 +356,7 @@ export class AdaptiveK {
   private bucket(batchSize: number): Bucket {
     const b = bucketOf(batchSize);
     let st = this.buckets.get(b);
-    if (!st) this.buckets.set(b, (st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0 }));
+    if (!st) this.buckets.set(b, (st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, bestPlain: 0 }));
     return st;
   }
 }
