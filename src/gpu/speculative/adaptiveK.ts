@@ -115,6 +115,13 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  *    round cost interpolated between measured arms (extrapolated from the two nearest). The
  *    first arm explored is k = 1 (cheapest; measures the cost slope). While k = 0 wins, k = 1 is
  *    probed after 16, 32, … rounds (at most `probeEvery`) so acceptance stays measured.
+ * 3b. A new bucket starts from the other buckets' evidence (a batch shrinking 64 → 1 as rows
+ *    finish passes 7 buckets in ~127 rounds; exploring anew in each costs more than speculation
+ *    wins back): acceptance is pooled over buckets anyway, and round costs are predicted from
+ *    the relative costs Ĉ(k) / Ĉ(0) of the nearest buckets that measured speculation
+ *    (`predictedCost`). Its first speculative arm is the best predicted k, only if that beats
+ *    plain by 2 × `minGain`, and none when it is larger than every such bucket and the largest
+ *    found k = 0 best (`firstExploration`); the probes of step 3 still run.
  * 4. Budget: every round with k ≥ 1 adds its loss against plain, seconds − tokens / R(b, 0), to
  *    a ledger (a gain subtracts). Exploration is allowed only while ledger + the round's
  *    worst-case loss (Ĉ(k) − 1 / R(b, 0), no token accepted) ≤ `exploreBudget` · elapsed + one
@@ -318,10 +325,14 @@ export class AdaptiveK {
   private candidate(batchSize: number, best: number): number | null {
     const st = this.bucket(batchSize);
     const plain = this.plainRate(batchSize)!;
-    if (![...st.arms.keys()].some((k) => k > 0)) return 1;
+    const fresh = ![...st.arms.keys()].some((k) => k > 0);
+    if (fresh) {
+      const first = this.firstExploration(batchSize);
+      if (first !== null) return first;
+    }
     let cand: number | null = null;
     let candRate = best === 0 ? plain * (1 + this.minGain) : this.measuredRate(batchSize, best)!;
-    for (let k = 1; k <= this.kMax; k++) {
+    for (let k = 1; k <= this.kMax && !fresh; k++) {
       if (k === best) continue;
       const arm = st.arms.get(k);
       const stale = !arm || st.rounds - arm.lastRound > STALE_ROUNDS;
@@ -329,7 +340,7 @@ export class AdaptiveK {
       if (!stale && arm!.samples.length >= MIN_SAMPLES) continue; // measured: exploitation decides
       if (!stale) rate = this.measuredRate(batchSize, k); // still being measured: trust its rounds
       else {
-        const cost = this.expectedCost(batchSize, k);
+        const cost = this.predictedCost(batchSize, k);
         rate = cost === undefined ? undefined : this.expectedTokens(k) / cost;
       }
       if (rate !== undefined && rate > candRate) [cand, candRate] = [k, rate];
@@ -337,6 +348,78 @@ export class AdaptiveK {
     if (cand === null && best === 0 && st.sinceSpec >= st.probeAfter) {
       st.probing = true;
       return 1;
+    }
+    return cand;
+  }
+
+  /**
+   * Ĉ(b, k) with the other buckets' evidence: the bucket's own estimate (`expectedCost`) where it
+   * has one; otherwise its plain round cost times the relative cost ρ(k) = Ĉ(b′, k) / Ĉ(b′, 0)
+   * borrowed from the measured buckets b′ nearest to b — interpolated linearly in the bucket index
+   * between the nearest smaller and larger ones, else the nearest one's. Verification cost grows
+   * with rows × positions, so ρ rises with the batch size; the nearest neighbour's ρ is the
+   * evidence that moves least.
+   */
+  predictedCost(batchSize: number, k: number): number | undefined {
+    const own = this.expectedCost(batchSize, k);
+    if (own !== undefined) return own;
+    const base = this.expectedCost(batchSize, 0);
+    if (base === undefined) return undefined;
+    const b = bucketOf(batchSize);
+    let below: [number, number] | undefined;
+    let above: [number, number] | undefined;
+    for (const bb of this.buckets.keys()) {
+      if (bb === b) continue;
+      const rho = this.relativeCost(bb, k);
+      if (rho === undefined) continue;
+      if (bb < b && (!below || bb > below[0])) below = [bb, rho];
+      if (bb > b && (!above || bb < above[0])) above = [bb, rho];
+    }
+    let rho: number;
+    if (below && above) rho = below[1] + ((above[1] - below[1]) * (b - below[0])) / (above[0] - below[0]);
+    else if (below ?? above) rho = (below ?? above)![1];
+    else return undefined;
+    return base * rho;
+  }
+
+  /**
+   * ρ(b′, k) = Ĉ(b′, k) / Ĉ(b′, 0) at bucket index b′, if b′ has measured plain rounds and at
+   * least one speculative arm (a plain-only bucket says nothing about what positions cost).
+   */
+  private relativeCost(b: number, k: number): number | undefined {
+    const st = this.buckets.get(b)!;
+    if ((st.arms.get(0)?.samples.length ?? 0) < MIN_PLAIN) return undefined;
+    if (![...st.arms.entries()].some(([kk, a]) => kk > 0 && a.samples.length > 0)) return undefined;
+    const size = 2 ** b; // any batch size of bucket b addresses it
+    const c0 = this.expectedCost(size, 0);
+    const ck = this.expectedCost(size, k);
+    return c0 === undefined || ck === undefined ? undefined : ck / c0;
+  }
+
+  /**
+   * The first speculative arm of a bucket that has run only k = 0. Without evidence elsewhere it
+   * is k = 1 (cheapest; measures the cost slope). With evidence from other buckets (pooled
+   * acceptance, borrowed relative costs: `predictedCost`) it is the k with the best predicted
+   * rate, and only if that beats the plain rate by 2 × `minGain` (borrowed evidence is less sure
+   * than the bucket's own); and never when the bucket is larger
+   * than every bucket with speculative evidence and the largest of those found k = 0 best
+   * (verification only gets dearer with more rows). Otherwise null: the bucket stays at k = 0
+   * and the k = 1 probes (after 16, 32, … rounds) keep it honest.
+   */
+  private firstExploration(batchSize: number): number | null {
+    const b = bucketOf(batchSize);
+    const measured = [...this.buckets.keys()].filter((bb) => bb !== b && this.relativeCost(bb, 1) !== undefined);
+    if (measured.length === 0) return 1;
+    const largest = Math.max(...measured);
+    if (largest < b && this.bestK(2 ** largest) === 0) return null;
+    const plain = this.plainRate(batchSize)!;
+    let cand: number | null = null;
+    let candRate = plain * (1 + BORROWED_MARGIN * this.minGain);
+    for (let k = 1; k <= this.kMax; k++) {
+      const cost = this.predictedCost(batchSize, k);
+      if (cost === undefined) continue;
+      const rate = this.expectedTokens(k) / cost;
+      if (rate > candRate) [cand, candRate] = [k, rate];
     }
     return cand;
   }
@@ -349,7 +432,7 @@ export class AdaptiveK {
   /** Whether exploring `k` now keeps the ledger within budget even if no draft is accepted. */
   private affordable(batchSize: number, k: number): boolean {
     const plainRound = this.plainRound(batchSize);
-    const cost = this.expectedCost(batchSize, k) ?? plainRound * (1 + 0.5 * k);
+    const cost = this.predictedCost(batchSize, k) ?? plainRound * (1 + 0.5 * k);
     return this.ledger + Math.max(0, cost - plainRound) <= this.budget * this.elapsed + plainRound;
   }
 
@@ -383,6 +466,8 @@ const MIN_SAMPLES = 3;
 const STALE_ROUNDS = 64;
 const FIRST_PROBE = 16;
 const PRIOR_WEIGHT = 2;
+/** A prediction from other buckets must beat plain by this many `minGain`s to be explored. */
+const BORROWED_MARGIN = 2;
 
 /** Batch sizes 1, 2, 3–4, 5–8, … share a cost table. */
 export function bucketOf(batchSize: number): number {

@@ -205,6 +205,96 @@ describe('AdaptiveK', () => {
     expect(fresh.acceptanceAt(0)).toBeCloseTo(1 / 3, 12);
   });
 
+  /**
+   * One wave of 64 requests of lengths 64, 65, …, 127 (plain rounds: every row emits one token
+   * per round; speculative rounds emit E(k) for the critical row). The batch shrinks 64 → 1 and
+   * passes through buckets 64, 32, …, 1. A round costs `fixed + perCell · rows · (k + 1) + draft · k`.
+   */
+  function shrinkingWave(ak: AdaptiveK, alpha: number, fixed: number, perCell: number, draft: number) {
+    const lengths = Array.from({ length: 64 }, (_, i) => 64 + i);
+    const done = lengths.map(() => 0);
+    const chosenPerBucket = new Map<number, number[]>();
+    let seconds = 0;
+    let plainSeconds = 0;
+    for (let t = 0; t < 128; t++) plainSeconds += fixed + perCell * lengths.filter((n) => n > t).length;
+    const cost = (rows: number, k: number) => fixed + perCell * rows * (k + 1) + draft * k;
+    for (let guard = 0; guard < 1000; guard++) {
+      const rows = lengths.filter((n, i) => done[i]! < n).length;
+      if (rows === 0) break;
+      const k = ak.choose(rows);
+      const emitted = tokensAt(alpha, k);
+      for (let s = 0; s < 10; s++) {
+        let accepted = 0;
+        const u = (s + 0.5) / 10;
+        while (accepted < k && alpha ** (accepted + 1) > u) accepted++;
+        ak.observeAcceptance(k, accepted);
+      }
+      // Deterministic stand-in: every live row advances by E(k) tokens (the mean), capped at its length.
+      lengths.forEach((n, i) => (done[i] = Math.min(n, done[i]! + emitted)));
+      const sec = cost(rows, k);
+      ak.observeRound({ batchSize: rows, k, tokensPerRow: emitted, seconds: sec });
+      seconds += sec;
+      const list = chosenPerBucket.get(bucketOf(rows)) ?? [];
+      chosenPerBucket.set(bucketOf(rows), [...list, k]);
+    }
+    return { chosenPerBucket, speedup: plainSeconds / seconds };
+  }
+
+  it('a shrinking batch where verification grows with rows × positions: explores in the first bucket only, ≥ 0.97× plain', () => {
+    const ak = new AdaptiveK({ kMax: 6 });
+    // α = 0.6: E(1) = 1.6 tokens. A k = 1 round costs 2.0× a plain one at 64 rows, 1.6× at 4,
+    // 1.56× at 2: speculation pays at no batch size of 2 rows or more.
+    const { chosenPerBucket, speedup } = shrinkingWave(ak, 0.6, 0.2, 0.0125, 0.1);
+    expect(chosenPerBucket.get(6)!.some((k) => k > 0)).toBe(true); // it did look at 64
+    expect(ak.bestK(64)).toBe(0);
+    for (const b of [5, 4, 3, 2]) expect(chosenPerBucket.get(b)!.filter((k) => k > 0)).toEqual([]);
+    expect(speedup).toBeGreaterThanOrEqual(0.97);
+  });
+
+  it('a shrinking batch where speculation pays: still speculates in the later buckets, from borrowed evidence', () => {
+    const ak = new AdaptiveK({ kMax: 6 });
+    // Verification nearly free per position (memory-bound), cheap draft, α = 0.9.
+    const { chosenPerBucket, speedup } = shrinkingWave(ak, 0.9, 1, 0.0005, 0.02);
+    expect(ak.bestK(64)).toBeGreaterThan(0);
+    for (const b of [5, 4]) {
+      const ks = chosenPerBucket.get(b)!;
+      // k = 0 only for the bucket's 2 measuring rounds; then the predicted best k at once.
+      expect(ks.slice(0, 2)).toEqual([0, 0]);
+      expect(ks[2]).toBeGreaterThanOrEqual(3);
+    }
+    expect(speedup).toBeGreaterThan(1.5);
+  });
+
+  it('predicts a new bucket\'s round costs from the relative costs of the nearest measured buckets', () => {
+    const ak = new AdaptiveK({ kMax: 4 });
+    const feed = (batchSize: number, k: number, seconds: number) => {
+      for (let r = 0; r < 2; r++) ak.observeRound({ batchSize, k, tokensPerRow: 1, seconds });
+    };
+    feed(64, 0, 2); // bucket 6: ρ(1) = 1.8, ρ(2) = 2.6
+    feed(64, 1, 3.6);
+    feed(64, 2, 5.2);
+    feed(4, 0, 1); // bucket 2: ρ(1) = 1.2, ρ(2) = 1.4
+    feed(4, 1, 1.2);
+    feed(4, 2, 1.4);
+    feed(16, 0, 1.5); // bucket 4, plain only: ρ halfway
+    expect(ak.predictedCost(16, 1)).toBeCloseTo(1.5 * 1.5, 9);
+    expect(ak.predictedCost(16, 2)).toBeCloseTo(1.5 * 2.0, 9);
+    feed(128, 0, 4); // bucket 7, above all: the nearest one's ρ
+    expect(ak.predictedCost(128, 1)).toBeCloseTo(4 * 1.8, 9);
+    feed(1, 0, 0.5); // bucket 0, below all
+    expect(ak.predictedCost(1, 2)).toBeCloseTo(0.5 * 1.4, 9);
+    expect(ak.predictedCost(4, 2)).toBeCloseTo(1.4, 9); // its own measurement wins
+    expect(ak.predictedCost(8, 1)).toBeUndefined(); // no plain rounds there yet
+  });
+
+  it('starts a bucket larger than every measured one at k = 0 when the largest found k = 0 best', () => {
+    const ak = new AdaptiveK({ kMax: 4, exploreBudget: 1 }); // budget no limit: the evidence decides
+    simulate(ak, cpuLarge(0.5), 60); // bucket 64: k = 0 wins
+    const bigger: System = { ...cpuLarge(0.5), batch: 128 };
+    const { chosen } = simulate(ak, bigger, 16);
+    expect(chosen.every((k) => k === 0)).toBe(true);
+  });
+
   it('never speculates with kMax = 0', () => {
     const ak = new AdaptiveK({ kMax: 0 });
     expect(simulate(ak, gpuSmall(1), 20).chosen.every((k) => k === 0)).toBe(true);
