@@ -256,19 +256,6 @@ export class KafkaEventLog implements EventLog {
         consumer.on(consumer.events.CRASH, (e) => {
           if (!e.payload.restart) subscriber.error(e.payload.error);
         });
-        // Skip to where this reader is (`range.starts()`). kafkajs restarts a consumer that
-        // crashed on a retriable error (e.g. "the coordinator is loading" on a fresh broker);
-        // a seek during that restart throws and is forgotten — harmless: the restarted consumer
-        // of this fresh group reads from the beginning and `range.wants` drops what is before.
-        const seekToRange = (): void => {
-          for (const s of range.starts()) {
-            try {
-              consumer!.seek(s);
-            } catch {
-              return;
-            }
-          }
-        };
         await consumer.connect();
         await consumer.subscribe({ topics: this.topics, fromBeginning: true });
         await consumer.run({
@@ -291,7 +278,7 @@ export class KafkaEventLog implements EventLog {
             finishBacklog();
           },
         });
-        seekToRange();
+        for (const s of range.starts()) consumer.seek(s);
       };
       run().catch((err: unknown) => subscriber.error(err));
       return () => {
