@@ -4,7 +4,7 @@ import { Observable, Subject } from 'rxjs';
 import type { SpecstreamEvent } from '../../events/index.js';
 import { encodeEvent, validateEvent } from '../../events/codec.js';
 import type { EventLog, LogPosition, Positioned } from './EventLog.js';
-import { parseIndexPosition } from './position.js';
+import { IndexGate, parseIndexPosition } from './position.js';
 import { DEFAULT_DURABILITY, Syncer, type Durability } from './durability.js';
 import { acquireLogLock } from './logLock.js';
 import { quarantine } from './quarantine.js';
@@ -200,16 +200,10 @@ export class FileEventLog implements EventLog {
    */
   follow(from?: LogPosition): Observable<Positioned> {
     return new Observable<Positioned>((subscriber) => {
-      let next = parseIndexPosition(from, 'FileEventLog.follow');
+      const gate = new IndexGate(parseIndexPosition(from, 'FileEventLog.follow'), (p) => subscriber.next(p));
+      const emit = gate.push;
       let catchingUp = true;
       const pending: Positioned[] = [];
-      const emit = (p: Positioned): void => {
-        const idx = Number(p.position);
-        if (idx >= next) {
-          next = idx + 1;
-          subscriber.next(p);
-        }
-      };
       const live = this.appended.subscribe({
         next: (batch) => (catchingUp ? pending.push(...batch) : batch.forEach(emit)),
         complete: () => subscriber.complete(),
@@ -221,7 +215,7 @@ export class FileEventLog implements EventLog {
         polling = true;
         this.refresh()
           .then(() => {
-            const inner = this.read(String(next)).subscribe({
+            const inner = this.read(String(gate.next)).subscribe({
               next: emit,
               error: (err: unknown) => subscriber.error(err),
               complete: () => (polling = false),
@@ -230,7 +224,7 @@ export class FileEventLog implements EventLog {
           })
           .catch((err: unknown) => subscriber.error(err));
       };
-      const backlog = this.read(String(next)).subscribe({
+      const backlog = this.read(String(gate.next)).subscribe({
         next: emit,
         error: (err: unknown) => subscriber.error(err),
         complete: () => {

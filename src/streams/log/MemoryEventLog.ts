@@ -1,7 +1,7 @@
 import { Observable, Subject } from 'rxjs';
 import type { SpecstreamEvent } from '../../events/index.js';
 import type { EventLog, LogPosition, Positioned } from './EventLog.js';
-import { parseIndexPosition } from './position.js';
+import { IndexGate, parseIndexPosition } from './position.js';
 
 /**
  * The in-memory twin of the file log (Emmett: every store has one), for unit tests and for
@@ -42,14 +42,7 @@ export class MemoryEventLog implements EventLog {
   follow(from?: LogPosition): Observable<Positioned> {
     return new Observable<Positioned>((subscriber) => {
       const start = parseIndexPosition(from, 'MemoryEventLog.follow');
-      let next = start;
-      const emit = (p: Positioned): void => {
-        const idx = Number(p.position);
-        if (idx >= next) {
-          next = idx + 1;
-          subscriber.next(p);
-        }
-      };
+      const emit = new IndexGate(start, (p) => subscriber.next(p)).push;
       const live = this.appended.subscribe({
         next: (batch) => batch.forEach(emit),
         complete: () => subscriber.complete(),

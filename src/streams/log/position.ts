@@ -1,4 +1,4 @@
-import type { LogPosition } from './EventLog.js';
+import type { LogPosition, Positioned } from './EventLog.js';
 
 /**
  * Parses an index position (the memory and file logs' form: the event's global index as a
@@ -13,4 +13,23 @@ export function parseIndexPosition(from: LogPosition | undefined, where: string)
   const n = Number(from);
   if (!Number.isSafeInteger(n)) throw new Error(`${where}: position ${from} is out of range`);
   return n;
+}
+
+/**
+ * The follow side of the index-positioned logs: passes each entry on at most once, in index
+ * order, dropping those below the next expected index (a live append the backlog already had,
+ * or a re-read). `next` is where a re-read should start.
+ */
+export class IndexGate {
+  constructor(
+    public next: number,
+    private readonly emit: (p: Positioned) => void,
+  ) {}
+
+  readonly push = (p: Positioned): void => {
+    const idx = Number(p.position);
+    if (idx < this.next) return;
+    this.next = idx + 1;
+    this.emit(p);
+  };
 }
