@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AdaptiveK, bucketOf, theoreticalSpeedup } from './adaptiveK.js';
+import { Xoshiro128 } from '../sampling/rng.js';
+import { AdaptiveK, bucketOf, frontierTokens, measuredSeconds, theoreticalSpeedup } from './adaptiveK.js';
 
 /**
  * A synthetic system: a round with draft length k costs `seconds(k)` and, with i.i.d. per-token
@@ -298,5 +299,117 @@ describe('AdaptiveK', () => {
   it('never speculates with kMax = 0', () => {
     const ak = new AdaptiveK({ kMax: 0 });
     expect(simulate(ak, gpuSmall(1), 20).chosen.every((k) => k === 0)).toBe(true);
+  });
+});
+
+describe('frontierTokens (the measurement while less than a wave waits)', () => {
+  /** The rule before: the tokens emitted by the row with the most left to generate. */
+  const criticalRowTokens = (rem: readonly number[], emitted: readonly number[]) => emitted[rem.indexOf(Math.max(...rem))]!;
+
+  /**
+   * One wave of 64 rows with 65…128 tokens to generate, every round with draft length `k` and
+   * i.i.d. acceptance `alpha` from a seeded RNG; per round both measurements and what the end of
+   * the work (the largest remaining) actually moved.
+   */
+  function wave(k: number, alpha: number, seed: number) {
+    const rng = new Xoshiro128(seed);
+    let rem = Array.from({ length: 64 }, (_, i) => 65 + i);
+    const rounds: Array<{ critical: number; frontier: number; progress: number }> = [];
+    while (rem.length > 0) {
+      const emitted = rem.map((r) => {
+        let accepted = 0;
+        while (accepted < k && rng.next() < alpha) accepted++;
+        return Math.min(r, accepted + 1);
+      });
+      const after = rem.map((r, b) => r - emitted[b]!);
+      rounds.push({
+        critical: criticalRowTokens(rem, emitted),
+        frontier: frontierTokens(rem, emitted, after.map((r) => r === 0)),
+        progress: Math.max(...rem) - Math.max(0, ...after),
+      });
+      rem = after.filter((r) => r > 0);
+    }
+    return rounds;
+  }
+
+  it('counts the decrease of the largest remaining, not the luck of the row that had it', () => {
+    // The critical row (128 left) accepts 4 drafts, its neighbour (127) none: the end came 1 closer.
+    expect(criticalRowTokens([128, 128, 126], [5, 1, 1])).toBe(5);
+    expect(frontierTokens([128, 128, 126], [5, 1, 1], [false, false, false])).toBe(1);
+    // Its neighbour was 1 behind: the end came 2 closer.
+    expect(frontierTokens([128, 127, 126], [5, 1, 1], [false, false, false])).toBe(2);
+    // Plain decoding: every row, and so the maximum, advances by exactly 1.
+    expect(frontierTokens([128, 127, 90], [1, 1, 1], [false, false, false])).toBe(1);
+    // A row that stops early (a stop token) gains nothing beyond what it emitted.
+    expect(frontierTokens([128, 60], [3, 3], [true, false])).toBe(3);
+    expect(frontierTokens([], [], [])).toBe(0);
+  });
+
+  it('adds up to the work’s real progress in a synthetic batch-64 wave; the critical-row rule overstates it', () => {
+    for (const k of [1, 4]) {
+      const rounds = wave(k, 0.6, 7);
+      const sum = (f: (r: (typeof rounds)[number]) => number) => rounds.reduce((s, r) => s + f(r), 0);
+      expect(sum((r) => r.frontier)).toBe(128); // the whole wave, 128 tokens for the longest row
+      expect(sum((r) => r.progress)).toBe(128);
+      // The bias the rule had: the argmax row's own tokens credit speculation with extra progress.
+      expect(sum((r) => r.critical)).toBeGreaterThan(1.03 * 128);
+    }
+  });
+
+  it('a wave where k = 4 loses: the critical-row rule measured (and ledgered) it as a win', () => {
+    // k = 4 rounds cost 2.18× a plain round (1 s, 1 token of progress). Over the wave they move
+    // the end 128 tokens in 59 rounds: 0.996 tokens per plain second, a loss. The critical row's
+    // own tokens add up to 136 (+6%): 1.057, above the 5% that speculation needs.
+    const rounds = wave(4, 0.6, 7);
+    expect(rounds.length).toBe(59);
+    const feed = (measure: 'critical' | 'frontier') => {
+      const ak = new AdaptiveK({ kMax: 4, window: 64 });
+      for (let r = 0; r < 4; r++) ak.observeRound({ batchSize: 64, k: 0, tokensPerRow: 1, seconds: 1 });
+      for (const round of rounds) ak.observeRound({ batchSize: 64, k: 4, tokensPerRow: round[measure], seconds: 2.18 });
+      return ak;
+    };
+    const truth = 128 - 2.18 * rounds.length; // seconds won (+) by the k = 4 rounds against plain
+    expect(truth).toBeLessThan(0);
+    expect(feed('critical').bestK(64)).toBe(4); // the bias: a loss measured as a gain …
+    expect(feed('critical').lossSeconds).toBeLessThan(0); // … and a ledger that says it won
+    expect(feed('frontier').bestK(64)).toBe(0);
+    expect(feed('frontier').lossSeconds).toBeCloseTo(-truth, 9);
+  });
+});
+
+describe('measuredSeconds (a wave’s admission is no part of the plain reference)', () => {
+  it('leaves out the admission of a wave, keeps rows joining one by one', () => {
+    expect(measuredSeconds(0.25, 0.21, 64, 64)).toBeCloseTo(0.04, 12);
+    expect(measuredSeconds(0.25, 0.21, 32, 64)).toBeCloseTo(0.04, 12);
+    expect(measuredSeconds(0.05, 0.01, 1, 64)).toBe(0.05); // a row refilled: a cost speculation causes
+    expect(measuredSeconds(0.05, 0, 0, 64)).toBe(0.05);
+    expect(measuredSeconds(0.01, 0.004, 1, 1)).toBeCloseTo(0.006, 12); // batch 1: every request is a wave
+  });
+
+  it('a batch-64 wave whose first round carries the prefill: k = 1 at 1.3× a plain round measured as a large win before', () => {
+    // Measured on the CPU: round 1 (prefill of 64 prompts + a plain step) 0.21 s, plain steps
+    // 0.04 s. k = 1 rounds cost 0.052 s and move the end 1.2 tokens: 23 tokens/s against 25.
+    const feed = (prefill: 'kept' | 'left out') => {
+      const ak = new AdaptiveK({ kMax: 1 });
+      const first = prefill === 'kept' ? 0.21 : measuredSeconds(0.21, 0.17, 64, 64);
+      ak.observeRound({ batchSize: 64, k: 0, tokensPerRow: 1, seconds: first });
+      ak.observeRound({ batchSize: 64, k: 0, tokensPerRow: 1, seconds: 0.04 });
+      const chosen: number[] = [];
+      for (let r = 0; r < 30; r++) {
+        const k = ak.choose(64);
+        chosen.push(k);
+        ak.observeRound({ batchSize: 64, k, tokensPerRow: k === 0 ? 1 : 1.2, seconds: k === 0 ? 0.04 : 0.052 });
+      }
+      return { ak, spec: chosen.filter((k) => k > 0).length };
+    };
+    const kept = feed('kept');
+    expect(kept.ak.plainRate(64)).toBeLessThan(10); // 2 tokens / 0.25 s: a third of the real rate
+    expect(kept.ak.lossSeconds).toBeLessThan(0); // the ledger says speculation won
+    expect(kept.spec).toBeGreaterThan(20);
+    const fixed = feed('left out');
+    expect(fixed.ak.plainRate(64)).toBeCloseTo(25, 6);
+    expect(fixed.ak.bestK(64)).toBe(0);
+    expect(fixed.spec).toBeLessThanOrEqual(4); // explored, then back to plain
+    expect(fixed.ak.lossSeconds).toBeGreaterThan(0);
   });
 });

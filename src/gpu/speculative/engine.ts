@@ -2,7 +2,7 @@ import type { FinishReason, SamplingParams } from '../../events/index.js';
 import type { Decoder } from '../runtime/Decoder.js';
 import { Xoshiro128 } from '../sampling/rng.js';
 import { acceptGreedy, acceptStochastic, type AcceptanceRule, type VerifyResult } from './acceptance.js';
-import { AdaptiveK } from './adaptiveK.js';
+import { AdaptiveK, frontierTokens, measuredSeconds } from './adaptiveK.js';
 import { uniformChance, type Chance } from './chance.js';
 import { emptyCounters, observeDraft, type SpecDecodeCounters } from './counters.js';
 import { argmaxOf, processedProbs, reportedLogprob } from './distributions.js';
@@ -204,14 +204,16 @@ export class SpeculativeEngine {
     const start = this.clock();
     // Joiners: prefill, and their first token from the prefill logits (a round with k = 0).
     const rounds: RoundRecord[] = await this.admit();
+    const admitted = this.clock();
+    const joiners = rounds.length;
     const completed = await this.retire();
     if (this.active.length === 0) return { k: 0, rounds, completed };
-    // The row with the most left to generate: once the waiting requests fit in the rows that
-    // free up (less than a wave left), the work ends with the slowest rows, and speculation
-    // that leaves them behind does not end it sooner. With a full wave or more waiting, every
-    // row's tokens count (a freed row is refilled at once).
-    const critical = this.active.reduce((best, a, b) => (remaining(a) > remaining(this.active[best]!) ? b : best), 0);
+    // Once the waiting requests fit in the rows that free up (less than a wave left), the work
+    // ends with the slowest rows, and speculation that leaves them behind does not end it
+    // sooner. With a full wave or more waiting, every row's tokens count (a freed row is
+    // refilled at once).
     const queued = this.waiting.length >= this.active.length;
+    const remainingBefore = this.active.map(remaining);
     const t0 = this.clock();
     const k = this.adaptive ? this.adaptive.choose(this.active.length) : (this.options.k as number);
     const drafts = k > 0 ? await this.propose(k) : this.active.map((): Draft => ({ tokens: [], q: null }));
@@ -220,12 +222,10 @@ export class SpeculativeEngine {
     const T = out.tokensPerRow;
     const V = out.vocabSize;
     let emitted = 0;
-    let criticalEmitted = 0;
     this.active.forEach((a, b) => {
       const row = (j: number) => out.logits.subarray((b * T + j) * V, (b * T + j + 1) * V);
       const record = this.verifyRow(a, b, drafts[b]!, k, row);
       emitted += record.emitted;
-      if (b === critical) criticalEmitted = record.emitted;
       rounds.push(record);
     });
     const t2 = this.clock();
@@ -238,11 +238,21 @@ export class SpeculativeEngine {
     };
     // Adaptive k judges the whole round by the clock (draft, catch-up, verify, compaction, host).
     const batchSize = this.active.length;
-    const tokensPerRow = queued ? emitted / batchSize : criticalEmitted;
+    // Less than a wave waiting: how far the round brought the end of the work closer (not the
+    // critical row's own tokens, which credit speculation with the luck of one row among many
+    // near-tied ones; see `frontierTokens`).
+    const tokensPerRow = queued
+      ? emitted / batchSize
+      : frontierTokens(
+          remainingBefore,
+          this.active.map((a, b) => remainingBefore[b]! - remaining(a)),
+          this.active.map((a) => a.finish !== null),
+        );
     completed.push(...(await this.retire()));
     // The whole step counts, joins and departures included: rows that speculation brings out of
     // step leave and join one by one, each a cache copy that plain decoding does once per wave.
-    this.adaptive?.observeRound({ batchSize, k, tokensPerRow, seconds: this.clock() - start });
+    // A wave's admission (its prefill, the same for every k) is left out: `measuredSeconds`.
+    this.adaptive?.observeRound({ batchSize, k, tokensPerRow, seconds: measuredSeconds(this.clock() - start, admitted - start, joiners, batchSize) });
     return { k, rounds, completed };
   }
 
