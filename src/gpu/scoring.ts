@@ -1,5 +1,6 @@
 import type { Decoder, IntRows } from './runtime/Decoder.js';
 import { logSoftmaxAt } from './sampling/processors.js';
+import { defaultPositions } from './train/batch.js';
 
 /**
  * Log-probability of every token of each row under `decoder`, from one full-sequence forward
@@ -14,10 +15,7 @@ export async function sequenceLogprobs(
   attentionMask: IntRows,
   temperature: number,
 ): Promise<number[][]> {
-  const positionIds = attentionMask.map((row) => {
-    let c = 0;
-    return row.map((m) => (m ? c++ : Math.max(c - 1, 0)));
-  });
+  const positionIds = defaultPositions(attentionMask);
   const { logits, dims, cache } = await decoder.forward({ inputIds, positionIds, attentionMask }, decoder.emptyCache(inputIds.length));
   cache.dispose();
   const [, T, V] = dims;

@@ -2,6 +2,11 @@ import type { RewardResult, Task, TaskPrompt } from './Task.js';
 
 const LETTERS = 'abcdefghij';
 
+/** `length` letters a–j drawn from `rng`. */
+export function randomLetters(length: number, rng: () => number): string[] {
+  return Array.from({ length }, () => LETTERS[Math.floor(rng() * LETTERS.length)]!);
+}
+
 /**
  * `copy`: the prompt is `copy <word>=`, the answer the word itself. The reward is the share of
  * the answer's characters reproduced at the right place (a prefix-weighted partial credit), so a
@@ -14,7 +19,7 @@ export const copyTask: Task = {
   prompts(step: number, count: number, rng: () => number): TaskPrompt[] {
     return Array.from({ length: count }, (_, i) => {
       const length = 3 + Math.floor(rng() * 4);
-      const word = Array.from({ length }, () => LETTERS[Math.floor(rng() * LETTERS.length)]).join('');
+      const word = randomLetters(length, rng).join('');
       return { promptId: `s${step}-p${i}`, text: `copy ${word}=`, answer: word };
     });
   },

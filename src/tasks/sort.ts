@@ -1,7 +1,5 @@
 import type { RewardResult, Task, TaskPrompt } from './Task.js';
-import { characterMatch } from './copy.js';
-
-const LETTERS = 'abcdefghij';
+import { characterMatch, randomLetters } from './copy.js';
 
 /** `sort`: the prompt is `sort <letters>=`, the answer the letters in alphabetical order. */
 export const sortTask: Task = {
@@ -10,7 +8,7 @@ export const sortTask: Task = {
   prompts(step: number, count: number, rng: () => number): TaskPrompt[] {
     return Array.from({ length: count }, (_, i) => {
       const length = 3 + Math.floor(rng() * 3);
-      const letters = Array.from({ length }, () => LETTERS[Math.floor(rng() * LETTERS.length)]!);
+      const letters = randomLetters(length, rng);
       return { promptId: `s${step}-p${i}`, text: `sort ${letters.join('')}=`, answer: [...letters].sort().join('') };
     });
   },

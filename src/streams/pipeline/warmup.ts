@@ -8,6 +8,7 @@ import type { Device } from '../../gpu/runtime/Decoder.js';
 import { Xoshiro128 } from '../../gpu/sampling/rng.js';
 import { Trainer } from '../../gpu/train/Trainer.js';
 import { saveCheckpoint } from '../../gpu/train/checkpoint.js';
+import { defaultPositions } from '../../gpu/train/batch.js';
 import type { Task } from '../../tasks/index.js';
 
 export interface WarmupOptions {
@@ -119,10 +120,7 @@ export async function distillDraft(o: DistillOptions): Promise<number> {
   try {
     for (let s = 0; s < o.steps; s++) {
       const batch = demonstrations(o.tasks, student.tokenizer, eos, pad, o.batch, o.seqLen, s, rng);
-      const positionIds = batch.attentionMask.map((row) => {
-        let c = 0;
-        return row.map((m) => (m ? c++ : Math.max(c - 1, 0)));
-      });
+      const positionIds = defaultPositions(batch.attentionMask);
       const out = await teacher.forward({ inputIds: batch.inputIds, positionIds, attentionMask: batch.attentionMask }, teacher.emptyCache(o.batch));
       out.cache.dispose();
       // the draft learns the teacher's next-token distribution on the whole sequence
