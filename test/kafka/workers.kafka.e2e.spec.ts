@@ -23,6 +23,9 @@ interface Worker {
 
 const workers: Worker[] = [];
 
+/** The partitions of the requests topic a worker last said it holds ("0,1,2"), if it joined. */
+const lastJoin = (w: Worker) => [...w.stderr.matchAll(/partitions \[([\d,]*)\]/g)].at(-1)?.[1];
+
 function startWorker(brokers: string, prefix: string, id: string, extra: string[] = []): Worker {
   const child = spawn('node', [cli, 'worker', '--brokers', brokers, '--run', prefix, '--id', id, ...groupFlags, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   const w: Worker = {
@@ -106,7 +109,6 @@ describe('generation workers over Kafka (real broker, worker processes)', () => 
     expect(new Set(versions)).toEqual(new Set(['1:0', '2:1']));
     expect(events.filter((e) => e.type === 'WeightsPublished').map((e) => e.step)).toEqual([1, 2]);
     // each worker ended with half of the requests partitions
-    const lastJoin = (w: Worker) => [...w.stderr.matchAll(/partitions \[([\d,]*)\]/g)].at(-1)?.[1];
     expect([lastJoin(w1), lastJoin(w2)].sort()).toEqual(['0,1,2', '3,4,5']);
   }, 120_000);
 
@@ -114,16 +116,19 @@ describe('generation workers over Kafka (real broker, worker processes)', () => 
    * Kills gen-1 (-9) while its first transaction is open (events sent, offsets and commit not),
    * then either restarts it under the same id (fences the dead one: the broker aborts its
    * transaction at once) or leaves gen-2 to take over its partitions after the session timeout
-   * (the broker aborts the transaction after its timeout).
+   * (the broker aborts the transaction after its timeout). gen-1 starts alone (workers join the
+   * group once the run has started), so it holds every partition and its first batch — the one it
+   * holds open — is certain to come however slow the machine; gen-2 starts once that transaction
+   * is open.
    */
   async function killMidTransaction(restart: boolean): Promise<void> {
     const brokers = kafkaBrokers();
     const runId = uniqueName(restart ? 'workers-restart' : 'workers-takeover');
     const prefix = `specstream.${runId}`;
     const victim = startWorker(brokers, prefix, 'gen-1', ['--hold-first-transaction', '60000', '--transaction-timeout', '6000']);
-    const survivor = startWorker(brokers, prefix, 'gen-2');
     const training = trainWithWorkers(brokers, runId, 2);
     await waitFor(() => /fault drill: holding/.test(victim.stderr), 'gen-1 to hold a transaction open', 60_000);
+    const survivor = startWorker(brokers, prefix, 'gen-2');
     const t0 = Date.now();
     victim.child.kill('SIGKILL');
     const killedDuring = /holding the transaction of (\S+ offsets \S+) open for \d+ ms \((\d+) events/.exec(victim.stderr)!;
