@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- spec [--device cpu|webgpu] [--fused] [--quick] [--batches 1,8,64] [--tokens N]
- * [--k N] [--reps R] [--waves W] [--same-length] [--draft-threads N] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
+ * [--k N] [--reps R] [--waves W] [--trace DIR] [--same-length] [--draft-threads N] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
  * and 64, for each drafter (draft model, n-gram, rollout reuse) at a fixed k and at adaptive k.
  *
  * Pair: a random Llama target (~28M parameters) and a draft cut from its own first layers
@@ -31,6 +31,8 @@
  * verify cost per round and as a multiple v of a plain step — S assumes v = 1 (verifying k+1
  * positions as cheap as one), which a CPU is not: the fraction is bounded by about 1/v.
  */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseConfig, parameterCount, type LlamaConfig } from '../../gpu/model/config.js';
 import { layerNames, randomWeights } from '../../gpu/model/llamaWeights.js';
 import type { Decoder, Device } from '../../gpu/runtime/Decoder.js';
@@ -40,7 +42,7 @@ import { Xoshiro128, normal } from '../../gpu/sampling/rng.js';
 import { theoreticalSpeedup } from '../../gpu/speculative/adaptiveK.js';
 import type { SpecDecodeCounters } from '../../gpu/speculative/counters.js';
 import type { Drafter } from '../../gpu/speculative/drafter.js';
-import { SpeculativeEngine } from '../../gpu/speculative/engine.js';
+import { SpeculativeEngine, type RoundTrace } from '../../gpu/speculative/engine.js';
 import { ModelDrafter } from '../../gpu/speculative/modelDrafter.js';
 import { NgramDrafter } from '../../gpu/speculative/ngramDrafter.js';
 import { ReuseDrafter } from '../../gpu/speculative/reuseDrafter.js';
@@ -192,6 +194,9 @@ export const specBenchmark: Benchmark = {
     const rows: Row[] = [];
     const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
     const reps = Math.max(1, intOpt(options['reps'], quick ? 1 : 2, 'reps'));
+    const traceDir = typeof options['trace'] === 'string' ? options['trace'] : undefined;
+    if (options['trace'] === true) throw new Error('bench spec: --trace needs a directory (one JSON-lines file of rounds per configuration and repetition)');
+    if (traceDir) await mkdir(traceDir, { recursive: true });
     // Waves of B requests: enough sequences at small B for a stable rate, one wave at large B.
     const wavesFor = (B: number) => Math.max(1, intOpt(options['waves'], quick ? 1 : Math.min(4, Math.max(1, Math.ceil(16 / B))), 'waves'));
     console.log(
@@ -236,7 +241,8 @@ export const specBenchmark: Benchmark = {
         genTokens = out.reduce((n, t) => n + t.length, 0);
         reference = out;
         for (const [ci, cfg] of configs.entries()) {
-          const engine = new SpeculativeEngine({ target, drafter: cfg.make(), k: cfg.k, kMax: 6, maxBatchSize: B });
+          const trace: RoundTrace[] = [];
+          const engine = new SpeculativeEngine({ target, drafter: cfg.make(), k: cfg.k, kMax: 6, maxBatchSize: B, ...(traceDir ? { onRound: (r: RoundTrace) => trace.push(r) } : {}) });
           prompts.forEach((p, i) =>
             engine.add({ requestId: `r${i}`, promptId: `p${i}`, groupIndex: 0, promptTokenIds: p, sampling: { ...params, maxNewTokens: lengthOf(i), seed: 1000 + i, stopTokenIds: [], stopStrings: [] } }),
           );
@@ -248,6 +254,10 @@ export const specBenchmark: Benchmark = {
           if (sec < b.sec) {
             Object.assign(b, { sec, emitted: done.reduce((s, d) => s + d.tokenIds.length, 0), counters: engine.counters, draftSeconds: t.draftSeconds, verifySeconds: t.verifySeconds, kSum: t.kSum, rounds: t.rounds, kCounts: t.kCounts,
               explore: engine.adaptiveK ? engine.adaptiveK.lossSeconds / Math.max(1e-12, engine.adaptiveK.elapsedSeconds) : 0 });
+          }
+          if (traceDir) {
+            const file = join(traceDir, `spec-trace-b${B}-${cfg.name}-k${cfg.k}-rep${rep}.jsonl`);
+            await writeFile(file, trace.map((r) => JSON.stringify(r)).join('\n') + '\n');
           }
           if (temperature === 0) b.same &&= done.every((d) => { const i = Number(d.requestId.slice(1)); return d.tokenIds.join() === reference[i]!.slice(0, lengthOf(i)).join(); });
           await engine.dispose();

@@ -68,6 +68,34 @@ export interface EngineOptions {
   readonly onTokens?: (requestId: string, tokens: readonly number[], logprobs: readonly number[]) => void;
   /** Wall clock in seconds for the adaptive-k cost model (default `performance.now() / 1000`). */
   readonly clock?: () => number;
+  /** Called after every round with its measurements (benchmark traces, debugging adaptive k). */
+  readonly onRound?: (trace: RoundTrace) => void;
+}
+
+/** One engine round as measured (`EngineOptions.onRound`). Seconds are wall clock. */
+export interface RoundTrace {
+  readonly k: number;
+  /** Rows verified in the round. */
+  readonly batchSize: number;
+  /** Rows admitted at the start of the step. */
+  readonly joiners: number;
+  /** Tokens emitted in the round over all rows (joiners' first tokens not included). */
+  readonly emitted: number;
+  /** What adaptive k counted for the round (tokens per row; see `RoundMeasurement`). */
+  readonly tokensPerRow: number;
+  readonly admitSeconds: number;
+  readonly draftSeconds: number;
+  readonly verifySeconds: number;
+  /** Departures after the round (cache row gather). */
+  readonly retireSeconds: number;
+  /** Seconds adaptive k was given for the round (`measuredSeconds`). */
+  readonly measuredSeconds: number;
+  /** Cache slots per row after the round. */
+  readonly pastLength: number;
+  /** Adaptive k's plain reference R(b, 0) (tokens per row per second) before the round, if any. */
+  readonly plainRate?: number;
+  /** Adaptive k's ledger after the round (seconds lost by k ≥ 1 rounds; negative: won). */
+  readonly ledger?: number;
 }
 
 /** Holes that trigger compaction: on a CPU each forward copies the cache, holes included. */
@@ -249,10 +277,20 @@ export class SpeculativeEngine {
           this.active.map((a) => a.finish !== null),
         );
     completed.push(...(await this.retire()));
+    const t3 = this.clock();
     // The whole step counts, joins and departures included: rows that speculation brings out of
     // step leave and join one by one, each a cache copy that plain decoding does once per wave.
     // A wave's admission (its prefill, the same for every k) is left out: `measuredSeconds`.
-    this.adaptive?.observeRound({ batchSize, k, tokensPerRow, seconds: measuredSeconds(this.clock() - start, admitted - start, joiners, batchSize) });
+    const seconds = measuredSeconds(t3 - start, admitted - start, joiners, batchSize);
+    const plainRate = this.adaptive?.plainRate(batchSize);
+    this.adaptive?.observeRound({ batchSize, k, tokensPerRow, seconds });
+    this.options.onRound?.({
+      k, batchSize, joiners, emitted, tokensPerRow,
+      admitSeconds: admitted - start, draftSeconds: t1 - t0, verifySeconds: t2 - t1, retireSeconds: t3 - t2, measuredSeconds: seconds,
+      pastLength: this.batch.pastLength,
+      ...(plainRate !== undefined ? { plainRate } : {}),
+      ...(this.adaptive ? { ledger: this.adaptive.lossSeconds } : {}),
+    });
     return { k, rounds, completed };
   }
 
