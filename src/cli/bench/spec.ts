@@ -24,12 +24,16 @@
  * decoder, static batches of B) is printed for reference. Adaptive-k rows also print how often
  * each k ran and the share of time its exploration lost against plain (its ledger).
  *
- * Reported per row: tokens/s, speedup over plain, α̂ (per-token
- * acceptance solving (1 − α^(k+1))/(1 − α) = measured tokens per drafted round), acceptance rate,
- * c (draft step seconds / plain target step seconds at that batch), mean k, S(α̂, c, k), the
- * fraction of it achieved, whether the greedy output equals plain decoding, rounds, and the
- * verify cost per round and as a multiple v of a plain step — S assumes v = 1 (verifying k+1
- * positions as cheap as one), which a CPU is not: the fraction is bounded by about 1/v.
+ * Reported per row: tokens/s, speedup over plain, α̂ (per-token acceptance solving
+ * (1 − α^(k+1))/(1 − α) = measured tokens per row-round, over the row-rounds that asked the
+ * drafter for k ≥ 1 drafts: a row it proposed nothing for counts as k rejected drafts), α̂|p
+ * (the same over row-rounds with a proposal only), acceptance rate, c (draft step seconds /
+ * plain target step seconds at that batch), mean k, S (the ideal for the rounds run:
+ * Σ E_r / Σ (1 + k_r·c) — for a fixed k exactly S(α̂, c, k)) and the fraction of it achieved,
+ * S|p = S(α̂|p, c, k̄) (a drafter that proposed every round) and its fraction, whether the
+ * greedy output equals plain decoding, rounds, and the verify cost per round and as a multiple
+ * v of a plain step — S assumes v = 1 (verifying k+1 positions as cheap as one), which a CPU is
+ * not: the fraction is bounded by about 1/v.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -135,15 +139,26 @@ interface Row {
   k: string;
   tokensPerSec: number;
   speedup: number;
+  /**
+   * α̂: per-token acceptance solving (1 − α^(k+1)) / (1 − α) = tokens per row-round over the
+   * rounds that asked the drafter for k ≥ 1 drafts — a row the drafter proposed nothing for
+   * counts as k rejected drafts (k: the mean k of those rounds, rounded).
+   */
   alpha: number;
+  /** α̂ over row-rounds with a proposal only (vLLM's counters: `num_drafts` rounds). */
+  alphaIfProposed: number;
   acceptanceRate: number;
   c: number;
   meanK: number;
+  /**
+   * S for the rounds run: Σ E_r / Σ (1 + k_r·c) with E_r the tokens per row of round r — for a
+   * fixed k exactly S(α̂, c, k); for adaptive k the mixture of its rounds.
+   */
   theoretical: number;
   fractionOfTheoretical: number;
-  /** S with the tokens per row-round this drafter's proposals actually yielded (see the bench doc). */
-  effectiveTheoretical: number;
-  fractionOfEffective: number;
+  /** S(α̂ if proposed, c, k̄): what the drafter would give if it proposed k tokens every round. */
+  theoreticalIfProposed: number;
+  fractionIfProposed: number;
   /** Adaptive k: rounds that ran each k. */
   roundsPerK?: number[];
   /** Adaptive k: time its k ≥ 1 rounds lost (+) or won (−) against plain, as a share of its rounds' time. */
@@ -193,7 +208,8 @@ export const specBenchmark: Benchmark = {
 
     const rows: Row[] = [];
     const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-    const reps = Math.max(1, intOpt(options['reps'], quick ? 1 : 2, 'reps'));
+    // WebGPU runs are cheap and noisier between configurations than within: 3 repetitions there.
+    const reps = Math.max(1, intOpt(options['reps'], quick ? 1 : device === 'webgpu' ? 3 : 2, 'reps'));
     const traceDir = typeof options['trace'] === 'string' ? options['trace'] : undefined;
     if (options['trace'] === true) throw new Error('bench spec: --trace needs a directory (one JSON-lines file of rounds per configuration and repetition)');
     if (traceDir) await mkdir(traceDir, { recursive: true });
@@ -204,7 +220,7 @@ export const specBenchmark: Benchmark = {
         `'plain' = the same engine with k = 0, 'generate' = the sampling module's generate() in static batches of B (reference); ` +
         `each configuration runs ${reps}× round-robin, the fastest run counts (shared CPU)`,
     );
-    console.log('batch  drafter  k     tok/s   speedup  alpha  acc.rate  c      mean k  S(a,c,k)  fraction  S_eff  frac_eff  =plain  rounds  verify ms/round (v)  draft ms/round  [auto: rounds per k; ledger = time lost (+) or won (−) by k ≥ 1 rounds vs plain]');
+    console.log('batch  drafter  k     tok/s   speedup  alpha  alpha|p  acc.rate  c      mean k  S(a,c,k)  fraction  S|p    frac|p  =plain  rounds  verify ms/round (v)  draft ms/round  [auto: rounds per k; ledger = time lost (+) or won (−) by k ≥ 1 rounds vs plain]');
     for (const B of batches) {
       const waves = wavesFor(B);
       const prompts = makePrompts(B * waves, config.vocabSize, 17 + B);
@@ -229,7 +245,7 @@ export const specBenchmark: Benchmark = {
       let genSec = Infinity;
       let genTokens = 0;
       let reference: number[][] = [];
-      const best = configs.map(() => ({ sec: Infinity, emitted: 0, same: true, counters: emptyStats(), draftSeconds: 0, verifySeconds: 0, kSum: 0, rounds: 0, kCounts: [] as readonly number[], explore: 0 }));
+      const best = configs.map(() => ({ sec: Infinity, emitted: 0, same: true, counters: emptyStats(), draftSeconds: 0, verifySeconds: 0, kSum: 0, rounds: 0, kCounts: [] as readonly number[], specRowRounds: 0, specEmitted: 0, explore: 0 }));
       for (let rep = 0; rep < reps; rep++) {
         const t0 = performance.now();
         const out: number[][] = [];
@@ -252,7 +268,7 @@ export const specBenchmark: Benchmark = {
           const t = engine.timings;
           const b = best[ci]!;
           if (sec < b.sec) {
-            Object.assign(b, { sec, emitted: done.reduce((s, d) => s + d.tokenIds.length, 0), counters: engine.counters, draftSeconds: t.draftSeconds, verifySeconds: t.verifySeconds, kSum: t.kSum, rounds: t.rounds, kCounts: t.kCounts,
+            Object.assign(b, { sec, emitted: done.reduce((s, d) => s + d.tokenIds.length, 0), counters: engine.counters, draftSeconds: t.draftSeconds, verifySeconds: t.verifySeconds, kSum: t.kSum, rounds: t.rounds, kCounts: t.kCounts, specRowRounds: t.specRowRounds, specEmitted: t.specEmitted,
               explore: engine.adaptiveK ? engine.adaptiveK.lossSeconds / Math.max(1e-12, engine.adaptiveK.elapsedSeconds) : 0 });
           }
           if (traceDir) {
@@ -268,33 +284,35 @@ export const specBenchmark: Benchmark = {
       const plainStepSec = plain.verifySeconds / Math.max(1, plain.rounds);
       const genTps = genTokens / genSec;
       console.log(`${String(B).padEnd(6)} generate -     ${fmt(genTps, 1).padStart(7)}   ${fmt(genTps / plainTps)}`);
-      rows.push({ batch: B, drafter: 'generate', k: '0', tokensPerSec: genTps, speedup: genTps / plainTps, alpha: 0, acceptanceRate: 0, c: 0, meanK: 0, theoretical: 1, fractionOfTheoretical: genTps / plainTps, effectiveTheoretical: 1, fractionOfEffective: genTps / plainTps });
+      rows.push({ batch: B, drafter: 'generate', k: '0', tokensPerSec: genTps, speedup: genTps / plainTps, alpha: 0, alphaIfProposed: 0, acceptanceRate: 0, c: 0, meanK: 0, theoretical: 1, fractionOfTheoretical: genTps / plainTps, theoreticalIfProposed: 1, fractionIfProposed: genTps / plainTps });
       configs.forEach((cfg, ci) => {
         const b = best[ci]!;
         const c = b.counters;
         const tps = b.emitted / b.sec;
-        const meanDraft = c.numDrafts > 0 ? c.numDraftTokens / c.numDrafts : 0;
-        const alpha = alphaFromTokensPerRound(c.numDrafts > 0 ? 1 + c.numAcceptedTokens / c.numDrafts : 1, Math.round(meanDraft));
         const cost = b.kSum > 0 ? b.draftSeconds / b.kSum / plainStepSec : 0;
         const kRound = b.rounds > 0 ? b.kSum / b.rounds : 0;
-        const S = theoreticalSpeedup(alpha, cost, kRound);
-        // α̂ is conditional on a proposal; a drafter that proposes in some rounds only (n-gram
-        // without a match) cannot reach S(α̂, c, k). S_eff uses the tokens per row-round actually
-        // emitted (each row-round emits 1 + accepted): E_eff / (1 + k̄·c), so speedup / S_eff is
-        // the share of the ideal left after verify and host overheads, for this drafter's drafts.
+        // α̂ over every row-round that asked for drafts (an empty proposal: k rejected drafts).
+        const specRounds = b.rounds - (b.kCounts[0] ?? 0);
+        const kSpec = specRounds > 0 ? Math.round(b.kSum / specRounds) : 0;
+        const alpha = alphaFromTokensPerRound(b.specRowRounds > 0 ? b.specEmitted / b.specRowRounds : 1, kSpec);
+        // α̂ given a proposal (vLLM's counters), and the S a drafter proposing every round would give.
+        const meanDraft = c.numDrafts > 0 ? c.numDraftTokens / c.numDrafts : 0;
+        const alphaIfProposed = alphaFromTokensPerRound(c.numDrafts > 0 ? 1 + c.numAcceptedTokens / c.numDrafts : 1, Math.round(meanDraft));
+        const sIfProposed = theoreticalSpeedup(alphaIfProposed, cost, kRound);
+        // S for the rounds run: tokens per row-round (each row-round emits 1 + accepted) over the
+        // ideal cost per round, 1 + k̄c (verification as cheap as a plain step).
         const rowRounds = Math.max(1, b.emitted - c.numAcceptedTokens);
-        const sEff = b.emitted / rowRounds / (1 + kRound * cost);
+        const S = b.emitted / rowRounds / (1 + kRound * cost);
         const row: Row = {
-          batch: B, drafter: cfg.name, k: String(cfg.k), tokensPerSec: tps, speedup: tps / plainTps, alpha,
-          acceptanceRate: c.numDraftTokens > 0 ? c.numAcceptedTokens / c.numDraftTokens : 0, c: cost, meanK: kRound, theoretical: S,
-          fractionOfTheoretical: tps / plainTps / S,
-          effectiveTheoretical: sEff,
-          fractionOfEffective: tps / plainTps / sEff,
+          batch: B, drafter: cfg.name, k: String(cfg.k), tokensPerSec: tps, speedup: tps / plainTps, alpha, alphaIfProposed,
+          acceptanceRate: c.numDraftTokens > 0 ? c.numAcceptedTokens / c.numDraftTokens : 0, c: cost, meanK: kRound,
+          theoretical: S, fractionOfTheoretical: tps / plainTps / S,
+          theoreticalIfProposed: sIfProposed, fractionIfProposed: tps / plainTps / sIfProposed,
           ...(cfg.k === 'auto' ? { roundsPerK: [...b.kCounts], ledgerShare: b.explore } : {}),
         };
         rows.push(row);
         console.log(
-          `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(alpha)}   ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${fmt(sEff)}   ${fmt(row.fractionOfEffective)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}` +
+          `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(alpha)}   ${fmt(alphaIfProposed)}     ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${fmt(sIfProposed)}   ${fmt(row.fractionIfProposed)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}` +
             (cfg.k === 'auto' ? `    k ${b.kCounts.map((n, k) => (n > 0 ? `${k}:${n}` : '')).filter(Boolean).join(' ')}; ledger ${b.explore >= 0 ? '+' : ''}${(100 * b.explore).toFixed(1)}%` : ''),
         );
       });

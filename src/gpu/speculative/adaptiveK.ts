@@ -156,8 +156,9 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  *
  * 1. A new bucket runs k = 0 first (2 rounds): plain decoding is the reference and costs nothing
  *    against itself.
- * 2. Exploit: the k with the best measured rate among arms with ≥ 3 samples; k ≥ 1 only if it
- *    beats R(b, 0) by `minGain`.
+ * 2. Exploit: the k with the best rate among arms with ≥ 3 samples; k ≥ 1 only if it beats
+ *    R(b, 0) by `minGain`. For k ≥ 1 the rate is the measured one capped by the prediction
+ *    E(k) / Ĉ(k) (`exploitRate`): a few rounds' tokens are noisy where one row decides the end.
  * 3. Explore: the arm not yet measured (or not run for 64 rounds) with the best *predicted*
  *    rate, if that beats the exploit arm. Prediction: E(k) / Ĉ(k), with E(k) = 1 + Σ_{i<k} r_i
  *    from the per-position acceptance (blended with a weak prior, `acceptanceAt`) and Ĉ(k) the
@@ -255,7 +256,10 @@ export class AdaptiveK {
     return explore !== null && this.affordable(batchSize, explore) ? explore : best;
   }
 
-  /** The best measured k at `batchSize` (no exploration): k ≥ 1 must beat k = 0 by `minGain`. */
+  /**
+   * The best measured k at `batchSize` (no exploration): k ≥ 1 must beat k = 0 by `minGain`,
+   * judged by its `exploitRate`.
+   */
   bestK(batchSize: number): number {
     const plain = this.plainRate(batchSize);
     if (plain === undefined) return 0;
@@ -264,10 +268,28 @@ export class AdaptiveK {
     for (let k = 1; k <= this.kMax; k++) {
       const arm = this.bucket(batchSize).arms.get(k);
       if (!arm || arm.samples.length < MIN_SAMPLES) continue;
-      const rate = this.measuredRate(batchSize, k)!;
+      const rate = this.exploitRate(batchSize, k)!;
       if (rate > bestRate) [best, bestRate] = [k, rate];
     }
     return best;
+  }
+
+  /**
+   * The rate exploitation believes for k ≥ 1: the measured rate R(b, k), but at most the
+   * predicted E(k) / Ĉ(k) — the tokens the pooled per-position acceptance promises (measured
+   * over every row of every round: hundreds of observations) over the arm's measured round cost.
+   * The measured tokens of a few rounds are noisy where the work's end is decided by one or two
+   * rows (`frontierTokens` in a batch without a queue): on the H200 at batch 64 the first k = 1
+   * rounds advanced the end by 2 tokens, the most they can, while each row accepted with
+   * p = 0.73 (E = 1.73), and speculation that lost 8% ran for the rest of the wave. Taking the
+   * smaller estimate, a k needs both to say it wins; a k that really wins loses at most the
+   * rounds in which its measurement is unluckily low.
+   */
+  exploitRate(batchSize: number, k: number): number | undefined {
+    const measured = this.measuredRate(batchSize, k);
+    if (measured === undefined || k === 0) return measured;
+    const cost = this.expectedCost(batchSize, k);
+    return cost === undefined ? measured : Math.min(measured, this.expectedTokens(k) / cost);
   }
 
   /**
@@ -380,7 +402,7 @@ export class AdaptiveK {
       if (first !== null) return first;
     }
     let cand: number | null = null;
-    let candRate = best === 0 ? plain * (1 + this.minGain) : this.measuredRate(batchSize, best)!;
+    let candRate = best === 0 ? plain * (1 + this.minGain) : this.exploitRate(batchSize, best)!;
     for (let k = 1; k <= this.kMax && !fresh; k++) {
       if (k === best) continue;
       const arm = st.arms.get(k);

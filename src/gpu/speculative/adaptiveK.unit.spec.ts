@@ -412,4 +412,36 @@ describe('measuredSeconds (a wave’s admission is no part of the plain referenc
     expect(fixed.spec).toBeLessThanOrEqual(4); // explored, then back to plain
     expect(fixed.ak.lossSeconds).toBeGreaterThan(0);
   });
+
+  it('a batch-64 wave on the H200 (k = 1 at 1.85× a plain round, α = 0.73): lucky frontier rounds do not turn speculation on', () => {
+    // GPU run 6, model drafter: plain rounds 23 ms, k = 1 rounds 39–45 ms (draft 8–12 ms +
+    // verify 30–36 ms). Each row accepts with α = 0.73, so E(1) = 1.73 tokens and k = 1 loses
+    // (1.73 / 43 ms < 1 / 23 ms); but the frontier advanced by 2, the most it can, in each of the
+    // first k = 1 rounds (the 1–2 rows at the top of the wave all accepted), and the measured
+    // rate alone said k = 1 wins by 7%: the run kept speculating and ended at 0.92× plain.
+    const ak = new AdaptiveK({ kMax: 1 });
+    const rng = new Xoshiro128(7);
+    const acceptRows = () => {
+      for (let row = 0; row < 64; row++) ak.observeAcceptance(1, rng.next() < 0.73 ? 1 : 0);
+    };
+    ak.observeRound({ batchSize: 64, k: 0, tokensPerRow: 1, seconds: 0.023 });
+    ak.observeRound({ batchSize: 64, k: 0, tokensPerRow: 1, seconds: 0.023 });
+    expect(ak.choose(64)).toBe(1);
+    for (let r = 0; r < 4; r++) {
+      acceptRows();
+      ak.observeRound({ batchSize: 64, k: 1, tokensPerRow: 2, seconds: 0.043 });
+    }
+    expect(ak.measuredRate(64, 1)).toBeGreaterThan(1.05 * ak.plainRate(64)!); // what the frontier says
+    expect(ak.expectedTokens(1)).toBeGreaterThan(1.6);
+    expect(ak.expectedTokens(1)).toBeLessThan(1.85);
+    expect(ak.bestK(64)).toBe(0); // capped by E(1) / Ĉ(1)
+    expect(ak.choose(64)).toBe(0);
+  });
+
+  it('still speculates where the prediction agrees with the measurement (GPU, small batch)', () => {
+    const ak = new AdaptiveK({ kMax: 4 });
+    const { speedup } = simulate(ak, gpuSmall(0.8), 150);
+    expect(ak.bestK(1)).toBeGreaterThanOrEqual(3);
+    expect(speedup).toBeGreaterThan(1.8);
+  });
 });

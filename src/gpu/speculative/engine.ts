@@ -123,6 +123,10 @@ export interface EngineTimings {
   readonly kSum: number;
   /** Rounds per k: `kCounts[k]` rounds asked for k drafts. */
   readonly kCounts: readonly number[];
+  /** Σ rows over rounds with k ≥ 1 (row-rounds that asked the drafter, proposal or not). */
+  readonly specRowRounds: number;
+  /** Tokens those row-rounds emitted (1 + accepted each, cut by stop conditions). */
+  readonly specEmitted: number;
   /** Drafting, a stateful drafter's catch-up included. */
   readonly draftSeconds: number;
   /** Target forward (cache compaction included) + acceptance. */
@@ -172,7 +176,7 @@ export class SpeculativeEngine {
   private readonly clock: () => number;
   private attached = false;
   private countersTotal: SpecDecodeCounters = emptyCounters;
-  private time: EngineTimings = { rounds: 0, kSum: 0, kCounts: [], draftSeconds: 0, verifySeconds: 0 };
+  private time: EngineTimings = { rounds: 0, kSum: 0, kCounts: [], specRowRounds: 0, specEmitted: 0, draftSeconds: 0, verifySeconds: 0 };
 
   constructor(private readonly options: EngineOptions) {
     const { k, maxBatchSize } = options;
@@ -261,6 +265,8 @@ export class SpeculativeEngine {
       rounds: this.time.rounds + 1,
       kSum: this.time.kSum + k,
       kCounts: Array.from({ length: Math.max(this.time.kCounts.length, k + 1) }, (_, i) => (this.time.kCounts[i] ?? 0) + (i === k ? 1 : 0)),
+      specRowRounds: this.time.specRowRounds + (k > 0 ? this.active.length : 0),
+      specEmitted: this.time.specEmitted + (k > 0 ? emitted : 0),
       draftSeconds: this.time.draftSeconds + (t1 - t0),
       verifySeconds: this.time.verifySeconds + (t2 - t1),
     };
