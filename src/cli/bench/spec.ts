@@ -208,8 +208,8 @@ export const specBenchmark: Benchmark = {
 
     const rows: Row[] = [];
     const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-    // WebGPU runs are cheap and noisier between configurations than within: 3 repetitions there.
-    const reps = Math.max(1, intOpt(options['reps'], quick ? 1 : device === 'webgpu' ? 3 : 2, 'reps'));
+    // WebGPU runs are cheap, and a GPU round now and then takes twice as long: 5 repetitions there.
+    const reps = Math.max(1, intOpt(options['reps'], quick ? 1 : device === 'webgpu' ? 5 : 2, 'reps'));
     const traceDir = typeof options['trace'] === 'string' ? options['trace'] : undefined;
     if (options['trace'] === true) throw new Error('bench spec: --trace needs a directory (one JSON-lines file of rounds per configuration and repetition)');
     if (traceDir) await mkdir(traceDir, { recursive: true });

@@ -151,7 +151,7 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  * rounds: tokens per row (the batch mean while a full wave of requests waits; otherwise how far
  * the round moved the end of the work, `frontierTokens`) and seconds (draft + verify + host:
  * whatever the round cost, a wave's admission left out, `measuredSeconds`).
- * Its rate R(b, k) = Σ tokens / Σ seconds (samples over 2× the window's median dropped: another
+ * Its rate R(b, k) = Σ tokens / Σ seconds (samples over 1.5× the window's median dropped: another
  * process took the cores).
  *
  * 1. A new bucket runs k = 0 first (2 rounds): plain decoding is the reference and costs nothing
@@ -164,7 +164,8 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  *    from the per-position acceptance (blended with a weak prior, `acceptanceAt`) and Ĉ(k) the
  *    round cost interpolated between measured arms (extrapolated from the two nearest). The
  *    first arm explored is k = 1 (cheapest; measures the cost slope). While k = 0 wins, k = 1 is
- *    probed after 16, 32, … rounds (at most `probeEvery`) so acceptance stays measured.
+ *    probed after 16, 32, … rounds (at most `probeEvery`) so acceptance stays measured; a k = 1
+ *    predicted below 85% of plain waits `probeEvery` rounds at once (`hopeless`).
  * 3b. A new bucket starts from the other buckets' evidence (a batch shrinking 64 → 1 as rows
  *    finish passes 7 buckets in ~127 rounds; exploring anew in each costs more than speculation
  *    wins back): acceptance is pooled over buckets anyway, and round costs are predicted from
@@ -373,6 +374,7 @@ export class AdaptiveK {
       st.sinceSpec = 0;
       // A probe that did not turn speculation on doubles the wait; speculation winning resets it.
       if (this.bestK(m.batchSize) > 0) st.probeAfter = FIRST_PROBE;
+      else if (this.hopeless(m.batchSize)) st.probeAfter = this.probeEvery;
       else if (st.probing) st.probeAfter = Math.min(this.probeEvery, 2 * st.probeAfter);
     } else st.sinceSpec++;
     st.probing = false;
@@ -495,6 +497,19 @@ export class AdaptiveK {
     return cand;
   }
 
+  /**
+   * Whether k = 1 is far from paying at `batchSize`: its predicted rate E(1) / Ĉ(1) (pooled
+   * acceptance over the bucket's measured k = 1 round cost) is below `HOPELESS` × R(b, 0). Each
+   * probe costs a switch and, for a draft model, a catch-up over every token it missed; on the
+   * H200 at batch 8 four probes of a k = 1 that lost 30% cost 2% of the run. A hopeless k = 1 is
+   * probed every `probeEvery` rounds only: enough to notice that acceptance or costs changed.
+   */
+  private hopeless(batchSize: number): boolean {
+    const cost = this.expectedCost(batchSize, 1);
+    const plain = this.plainRate(batchSize);
+    return cost !== undefined && plain !== undefined && this.expectedTokens(1) / cost < HOPELESS * plain;
+  }
+
   /** Seconds of a plain round at `batchSize` (1 / R(b, 0)). */
   private plainRound(batchSize: number): number {
     return 1 / this.plainRate(batchSize)!;
@@ -516,14 +531,16 @@ export class AdaptiveK {
 }
 
 /**
- * Samples without spikes: those over 2× the median seconds are dropped (≥ 3 samples). Another
- * process taking the cores for a moment must not decide which k wins.
+ * Samples without spikes: those over 1.5× the median seconds are dropped (≥ 3 samples). Another
+ * process taking the cores for a moment must not decide which k wins; on the H200 a plain
+ * batch-1 round takes 4.8 ms but now and then 9.4–10.7 ms (1.96–2.2×), which a 2× cut let
+ * through into the plain reference.
  */
 function robust(samples: readonly Sample[]): readonly Sample[] {
   if (samples.length < 3) return samples;
   const sorted = samples.map((s) => s.seconds).sort((a, b) => a - b);
   const median = sorted[(sorted.length - 1) >> 1]!;
-  return samples.filter((s) => s.seconds <= 2 * median);
+  return samples.filter((s) => s.seconds <= SPIKE * median);
 }
 
 function meanSeconds(samples: readonly Sample[]): number {
@@ -532,10 +549,14 @@ function meanSeconds(samples: readonly Sample[]): number {
 }
 
 const MIN_PLAIN = 2;
+/** Round seconds over this multiple of the arm's median are spikes (`robust`). */
+const SPIKE = 1.5;
 const PLAIN_WINDOW = 4;
 const MIN_SAMPLES = 3;
 const STALE_ROUNDS = 64;
 const FIRST_PROBE = 16;
+/** A k = 1 predicted below this share of the plain rate waits `probeEvery` rounds between probes. */
+const HOPELESS = 0.85;
 const PRIOR_WEIGHT = 2;
 /** A prediction from other buckets must beat plain by this many `minGain`s to be explored. */
 const BORROWED_MARGIN = 2;

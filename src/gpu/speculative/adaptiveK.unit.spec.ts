@@ -444,4 +444,16 @@ describe('measuredSeconds (a wave’s admission is no part of the plain referenc
     expect(ak.bestK(1)).toBeGreaterThanOrEqual(3);
     expect(speedup).toBeGreaterThan(1.8);
   });
+
+  it('probes a hopeless k = 1 (predicted below 85% of plain) only every probeEvery rounds', () => {
+    // H200, batch 8, model drafter: k = 1 rounds cost 1.9× a plain one and emit 1.5 tokens.
+    const ak = new AdaptiveK({ kMax: 4 });
+    const sys: System = { seconds: (k) => (k === 0 ? 1 : 1.9 + 0.9 * (k - 1)), alpha: 0.5, batch: 8 };
+    const { chosen, speedup } = simulate(ak, sys, 300);
+    const starts = chosen.flatMap((k, i) => (k > 0 && chosen[i - 1] === 0 ? [i] : []));
+    expect(starts[0]).toBe(2); // the first exploration
+    expect(starts.slice(1).every((s, i) => s - starts[i]! >= 128)).toBe(true);
+    expect(starts.length).toBeLessThanOrEqual(3);
+    expect(speedup).toBeGreaterThanOrEqual(0.98);
+  });
 });
