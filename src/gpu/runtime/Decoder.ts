@@ -93,6 +93,14 @@ export interface Decoder {
    * masks those slots (0 in attention_mask). Consumes both.
    */
   concatRows(a: KvCache, b: KvCache): Promise<KvCache>;
+  /**
+   * Optional (decoders built from config + weights): k greedy draft tokens per row in ONE
+   * session run (the unrolled graph of `buildGreedyDraftModel`). `input` as for `forward`, but
+   * every row LEFT-padded so that its last token is in the last column. Returns the argmax
+   * tokens [B][k] and the cache with past + T + k − 1 slots: the input, then drafts 1 … k − 1
+   * (valid, at the positions after the row's last one); draft k is not in it. Consumes `cache`.
+   */
+  greedyDraft?(input: ForwardInput, k: number, cache: KvCache): Promise<{ tokens: number[][]; cache: KvCache }>;
   /** Releases the sessions (and any cache helper sessions). */
   release(): Promise<void>;
 }

@@ -28,13 +28,19 @@ export class OrtDecoder implements Decoder {
   private readonly ops: CacheOps;
   private readonly idType: 'int64' | 'int32';
 
+  /** Sessions of the greedy multi-step draft graph, by k (made on first use). */
+  private readonly draftSessions = new Map<number, Promise<CheckedSession>>();
+  readonly greedyDraft: Decoder['greedyDraft'];
+
   private constructor(
     private readonly session: CheckedSession,
     readonly info: DecoderInfo,
     readonly tokenizer: Tokenizer | undefined,
+    private readonly draftModel?: (k: number) => Uint8Array,
   ) {
     this.ops = new CacheOps(info.device, 2 * info.numLayers, { heads: info.numKvHeads, headDim: info.headDim });
     this.idType = session.inputMeta('input_ids')?.type === 'int32' ? 'int32' : 'int64';
+    this.greedyDraft = draftModel ? (input, k, cache) => this.runGreedyDraft(input, k, cache) : undefined;
   }
 
   /**
@@ -47,7 +53,16 @@ export class OrtDecoder implements Decoder {
    */
   static async open(
     model: string | Uint8Array,
-    opts: { device: Device; name: string; config?: LlamaConfig; tokenizer?: Tokenizer; source?: string; intraOpNumThreads?: number },
+    opts: {
+      device: Device;
+      name: string;
+      config?: LlamaConfig;
+      tokenizer?: Tokenizer;
+      source?: string;
+      intraOpNumThreads?: number;
+      /** The greedy k-step draft graph of the same model (enables `greedyDraft`). */
+      greedyDraftModel?: (k: number) => Uint8Array;
+    },
   ): Promise<OrtDecoder> {
     // Which outputs stay on the GPU: present.* — named from config.json, or read from a CPU probe
     // session when there is no config (CPU needs neither).
@@ -118,7 +133,7 @@ export class OrtDecoder implements Decoder {
       padTokenId: c?.padTokenId,
       device: opts.device,
     };
-    return new OrtDecoder(session, info, opts.tokenizer);
+    return new OrtDecoder(session, info, opts.tokenizer, opts.greedyDraftModel);
   }
 
   emptyCache(batch: number): KvCache {
@@ -148,31 +163,11 @@ export class OrtDecoder implements Decoder {
    * 3. Logits come back to the CPU; present.* become the new cache; the old one is disposed.
    */
   async forward(input: ForwardInput, cache: KvCache): Promise<ForwardOutput> {
-    if (!(cache instanceof OrtKvCache)) throw new Error('forward: cache must come from this decoder (emptyCache/forward)');
-    const B = cache.batch;
-    const T = input.inputIds[0]?.length ?? 0;
-    if (T === 0) throw new Error('forward: inputIds must have at least one token per row');
-    const P = cache.pastLength;
-    const ids = this.ints('inputIds', input.inputIds, B, T, this.idType);
+    const { feeds, B, T, P } = this.feedsFor(input, cache, this.session.inputNames);
     const V = this.info.vocabSize;
-    for (const row of input.inputIds) for (const id of row) if (id < 0 || id >= V) throw new Error(`forward: token id ${id} is outside the vocabulary [0, ${V})`);
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: ids,
-      attention_mask: this.ints(`attentionMask (past ${P} + T ${T})`, input.attentionMask, B, P + T),
-    };
-    const names = this.session.inputNames;
-    if (names.includes('position_ids')) feeds['position_ids'] = this.ints('positionIds', input.positionIds, B, T);
     const keep = input.numLogitsToKeep ?? 0;
-    if (!(Number.isInteger(keep) && keep >= 0)) throw new Error(`forward: numLogitsToKeep must be an integer ≥ 0; got ${keep}`);
     const keptT = keep === 0 ? T : Math.min(keep, T);
-    const graphKeeps = names.includes('num_logits_to_keep');
-    if (graphKeeps) feeds['num_logits_to_keep'] = new ort.Tensor('int64', BigInt64Array.from([BigInt(keep)]), []);
-    if (names.includes('use_cache_branch')) feeds['use_cache_branch'] = new ort.Tensor('bool', Uint8Array.from([P > 0 ? 1 : 0]), [1]);
-    const past = cache.peek();
-    for (let l = 0; l < this.info.numLayers; l++) {
-      feeds[`past_key_values.${l}.key`] = past[2 * l]!;
-      feeds[`past_key_values.${l}.value`] = past[2 * l + 1]!;
-    }
+    const graphKeeps = this.session.inputNames.includes('num_logits_to_keep');
     const out = await this.session.run(feeds);
     const logitsT = out['logits']!;
     if (logitsT.type !== 'float32') throw new Error(`${this.info.name}: logits are ${logitsT.type}; only float32 is supported`);
@@ -189,6 +184,57 @@ export class OrtDecoder implements Decoder {
     return { logits, dims: [B, keptT, V], cache: new OrtKvCache(this.ops, B, P + T, present) };
   }
 
+  /**
+   * `greedyDraft` (see Decoder): feeds as `forward` to the k-step draft session (built and
+   * opened on first use of each k, present.* kept on the GPU under WebGPU), reads
+   * `draft_tokens` [B, k]; the presents (past + T + k − 1 slots) become the new cache.
+   */
+  private async runGreedyDraft(input: ForwardInput, k: number, cache: KvCache): Promise<{ tokens: number[][]; cache: KvCache }> {
+    if (!Number.isInteger(k) || k < 1) throw new Error(`greedyDraft: k must be an integer ≥ 1, received ${k}`);
+    let opening = this.draftSessions.get(k);
+    if (!opening) {
+      const presents = Array.from({ length: this.info.numLayers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat();
+      opening = CheckedSession.create(this.draftModel!(k), { device: this.info.device, gpuOutputs: presents, source: `${this.info.name} (greedy ${k}-step draft graph)` });
+      this.draftSessions.set(k, opening);
+    }
+    const session = await opening;
+    const { feeds, B, T, P } = this.feedsFor(input, cache, session.inputNames);
+    const out = await session.run(feeds);
+    const ids = out['draft_tokens']!.data as BigInt64Array;
+    const tokens = Array.from({ length: B }, (_, b) => Array.from({ length: k }, (_, j) => Number(ids[b * k + j]!)));
+    const present: ort.Tensor[] = [];
+    for (let l = 0; l < this.info.numLayers; l++) present.push(out[`present.${l}.key`]!, out[`present.${l}.value`]!);
+    cache.dispose();
+    return { tokens, cache: new OrtKvCache(this.ops, B, P + T + k - 1, present) };
+  }
+
+  /** Checks `input` against `cache` and builds the feeds of a session with inputs `names`. */
+  private feedsFor(input: ForwardInput, cache: KvCache, names: readonly string[]): { feeds: Record<string, ort.Tensor>; B: number; T: number; P: number } {
+    if (!(cache instanceof OrtKvCache)) throw new Error('forward: cache must come from this decoder (emptyCache/forward)');
+    const B = cache.batch;
+    const T = input.inputIds[0]?.length ?? 0;
+    if (T === 0) throw new Error('forward: inputIds must have at least one token per row');
+    const P = cache.pastLength;
+    const ids = this.ints('inputIds', input.inputIds, B, T, this.idType);
+    const V = this.info.vocabSize;
+    for (const row of input.inputIds) for (const id of row) if (id < 0 || id >= V) throw new Error(`forward: token id ${id} is outside the vocabulary [0, ${V})`);
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: ids,
+      attention_mask: this.ints(`attentionMask (past ${P} + T ${T})`, input.attentionMask, B, P + T),
+    };
+    if (names.includes('position_ids')) feeds['position_ids'] = this.ints('positionIds', input.positionIds, B, T);
+    const keep = input.numLogitsToKeep ?? 0;
+    if (!(Number.isInteger(keep) && keep >= 0)) throw new Error(`forward: numLogitsToKeep must be an integer ≥ 0; got ${keep}`);
+    if (names.includes('num_logits_to_keep')) feeds['num_logits_to_keep'] = new ort.Tensor('int64', BigInt64Array.from([BigInt(keep)]), []);
+    if (names.includes('use_cache_branch')) feeds['use_cache_branch'] = new ort.Tensor('bool', Uint8Array.from([P > 0 ? 1 : 0]), [1]);
+    const past = cache.peek();
+    for (let l = 0; l < this.info.numLayers; l++) {
+      feeds[`past_key_values.${l}.key`] = past[2 * l]!;
+      feeds[`past_key_values.${l}.value`] = past[2 * l + 1]!;
+    }
+    return { feeds, B, T, P };
+  }
+
   async concatRows(a: KvCache, b: KvCache): Promise<KvCache> {
     if (!(a instanceof OrtKvCache) || !(b instanceof OrtKvCache)) throw new Error('concatRows: caches must come from this decoder');
     return OrtKvCache.concat(this.ops, a, b);
@@ -196,6 +242,7 @@ export class OrtDecoder implements Decoder {
 
   async release(): Promise<void> {
     await this.ops.release();
+    for (const opening of this.draftSessions.values()) await (await opening).release();
     await this.session.release();
   }
 }

@@ -5,7 +5,7 @@ import type { Decoder, Device } from './Decoder.js';
 import { OrtDecoder } from './OrtDecoder.js';
 import { parseConfig } from '../model/config.js';
 import type { LlamaConfig } from '../model/config.js';
-import { buildLlamaModel } from '../model/llamaGraph.js';
+import { buildGreedyDraftModel, buildLlamaModel } from '../model/llamaGraph.js';
 import { checkWeights } from '../model/llamaWeights.js';
 import { readSafetensors } from '../weights/safetensors.js';
 import type { WeightMap } from '../weights/tensor.js';
@@ -49,7 +49,21 @@ export function loadTokenizer(dir: string): Tokenizer | undefined {
  * 2. `config.json` + `model.safetensors` [+ tokenizer files]: the builder emits the graph.
  * Anything else fails with an error that lists what the directory holds and what it needs.
  */
-export async function loadDecoder(source: string | InMemoryModel, opts: { device?: Device; fused?: boolean; intraOpNumThreads?: number } = {}): Promise<Decoder> {
+export async function loadDecoder(
+  source: string | InMemoryModel,
+  opts: {
+    device?: Device;
+    fused?: boolean;
+    intraOpNumThreads?: number;
+    /**
+     * Also enable `Decoder.greedyDraft` (k greedy draft steps in one session run) — for a draft
+     * model built from config + weights (in memory or config.json + model.safetensors); a
+     * `model.onnx` directory has no weights to unroll and drafts step by step. Keeps the weights
+     * in memory (one extra session per k used).
+     */
+    multiStepDraft?: boolean;
+  } = {},
+): Promise<Decoder> {
   const device = opts.device ?? 'cpu';
   // intra-op threads of the session (1 for a draft model that alternates with its target on a CPU)
   const threads = opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {};
@@ -60,7 +74,8 @@ export async function loadDecoder(source: string | InMemoryModel, opts: { device
   const fused = opts.fused ?? (env === undefined || env === '' ? device === 'webgpu' : env === '1');
   if (typeof source !== 'string') {
     const bytes = buildLlamaModel(source.config, { weightsAs: 'initializers', weights: source.weights, logitsToKeep: true, fused });
-    return OrtDecoder.open(bytes, { device, ...threads, name: source.name ?? 'in-memory model', config: source.config, tokenizer: source.tokenizer });
+    const multi = opts.multiStepDraft ? { greedyDraftModel: (k: number) => buildGreedyDraftModel(source.config, k, { weights: source.weights, fused }) } : {};
+    return OrtDecoder.open(bytes, { device, ...threads, ...multi, name: source.name ?? 'in-memory model', config: source.config, tokenizer: source.tokenizer });
   }
   const dir = resolve(source);
   if (!existsSync(dir)) throw new Error(`${dir}: no such model directory`);
@@ -80,7 +95,8 @@ export async function loadDecoder(source: string | InMemoryModel, opts: { device
     const weights = await readSafetensors(weightsPath);
     checkWeights(config, weights, weightsPath);
     const bytes = buildLlamaModel(config, { weightsAs: 'initializers', weights, logitsToKeep: true, fused });
-    return OrtDecoder.open(bytes, { device, ...threads, name: dir, config, tokenizer, source: `${dir} (built from config.json + model.safetensors)` });
+    const multi = opts.multiStepDraft ? { greedyDraftModel: (k: number) => buildGreedyDraftModel(config, k, { weights, fused }) } : {};
+    return OrtDecoder.open(bytes, { device, ...threads, ...multi, name: dir, config, tokenizer, source: `${dir} (built from config.json + model.safetensors)` });
   }
   const listing = ['model.onnx', 'config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `${f}: ${has(f) ? 'present' : 'absent'}`).join(', ');
   throw new Error(`${dir}: not a model directory; needs model.onnx (+ config.json) or config.json + model.safetensors (${listing})`);

@@ -17,13 +17,15 @@ const V = 12;
 const EOS = 2;
 let target: Decoder;
 let draft: Decoder;
+let multiDraft: Decoder;
 
 beforeAll(async () => {
-  ({ target, draft } = await tinyTargetAndDraft({ vocab: V, seed: 7, eos: EOS }));
+  ({ target, draft, multiDraft } = await tinyTargetAndDraft({ vocab: V, seed: 7, eos: EOS }));
 });
 afterAll(async () => {
   await target.release();
   await draft.release();
+  await multiDraft.release();
 });
 
 const greedy = (maxNewTokens: number, seed = 0): SamplingParams => ({ temperature: 0, topK: 0, topP: 1, maxNewTokens, seed, stopTokenIds: [], stopStrings: [] });
@@ -58,6 +60,7 @@ async function primedReuse(): Promise<ReuseDrafter> {
 
 const drafters: Array<[string, () => Promise<Drafter>]> = [
   ['model', async () => new ModelDrafter(draft)],
+  ['model (multi-step graph)', async () => new ModelDrafter(multiDraft)],
   ['ngram', async () => new NgramDrafter()],
   ['reuse', primedReuse],
 ];
@@ -188,10 +191,11 @@ describe('stochastic speculative sampling matches the target distribution (chi-s
   const sampling = (seed: number): SamplingParams => ({ temperature: 1, topK: 0, topP: 1, maxNewTokens: LEN, seed, stopTokenIds: [], stopStrings: [] });
   let t8: Decoder;
   let d8: Decoder;
+  let m8: Decoder;
   let exact: Map<string, number>;
 
   beforeAll(async () => {
-    ({ target: t8, draft: d8 } = await tinyTargetAndDraft({ vocab: SV, seed: 3, std: 0.6 }));
+    ({ target: t8, draft: d8, multiDraft: m8 } = await tinyTargetAndDraft({ vocab: SV, seed: 3, std: 0.6 }));
     // Exact target probabilities of every 3-token continuation, from plain full-sequence forwards.
     exact = new Map();
     const walk = async (prefix: number[], prob: number) => {
@@ -208,6 +212,7 @@ describe('stochastic speculative sampling matches the target distribution (chi-s
   afterAll(async () => {
     await t8.release();
     await d8.release();
+    await m8.release();
   });
 
   async function pValue(drafter: () => Drafter, rule?: AcceptanceRule): Promise<{ pValue: number; accepted: number }> {
@@ -238,6 +243,11 @@ describe('stochastic speculative sampling matches the target distribution (chi-s
   });
   it('draft model with a deliberately wrong acceptance rule: fails the same test', async () => {
     expect((await pValue(() => new ModelDrafter(d8), replacementFromP)).pValue).toBeLessThan(1e-6);
+  });
+  it('draft model with greedy drafts from the multi-step graph (point masses): passes', async () => {
+    const r = await pValue(() => new ModelDrafter(m8, undefined, undefined, { greedyDrafts: true }));
+    expect(r.accepted).toBeGreaterThan(N / 2);
+    expect(r.pValue).toBeGreaterThan(1e-3);
   });
   it('point-mass drafter (rollout reuse): passes', async () => {
     const r = await pValue(pointMass);

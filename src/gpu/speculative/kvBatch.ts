@@ -146,6 +146,41 @@ export class KvBatch {
     return { logits, tokensPerRow: T, vocabSize: this.decoder.info.vocabSize };
   }
 
+  /** Whether the decoder drafts k greedy tokens in one session run (`Decoder.greedyDraft`). */
+  get canDraftGreedy(): boolean {
+    return this.decoder.greedyDraft !== undefined;
+  }
+
+  /**
+   * Appends `tokens[b]` (≥ 1 per row, left-padded to the longest) and drafts k greedy tokens
+   * per row in one session run (`Decoder.greedyDraft`). Drafts 1 … k − 1 are in the cache
+   * afterwards as valid tokens of their rows (the graph fed them); draft k is not. Returns the
+   * drafts [B][k].
+   */
+  async appendGreedyDraft(tokens: ReadonlyArray<readonly number[]>, k: number): Promise<number[][]> {
+    if (!this.decoder.greedyDraft) throw new Error(`KvBatch.appendGreedyDraft: ${this.decoder.info.name} has no greedy multi-step draft graph (load it from config + weights with multiStepDraft)`);
+    if (tokens.length !== this.rowStates.length) {
+      throw new Error(`KvBatch.appendGreedyDraft: ${tokens.length} token rows for a batch of ${this.rowStates.length}`);
+    }
+    const empty = tokens.findIndex((t) => t.length === 0);
+    if (empty >= 0) throw new Error(`KvBatch.appendGreedyDraft: row ${empty} has no token to draft from`);
+    const T = Math.max(...tokens.map((t) => t.length));
+    await this.compact();
+    const past = this.cache.pastLength;
+    const input = this.inputs(this.rowStates, past, tokens, T, 'left');
+    const out = await this.decoder.greedyDraft(input, k, this.cache);
+    this.cache = out.cache;
+    // The graph fed drafts 1 … k − 1 after each row's last token: slots past + T + j, mask 1.
+    this.rowStates.forEach((r, b) => {
+      for (let j = 0; j < k - 1; j++) {
+        r.tokens.push(out.tokens[b]![j]!);
+        r.slots.push(past + T + j);
+        r.mask.push(1);
+      }
+    });
+    return out.tokens;
+  }
+
   /** Keeps only the first `n` valid tokens of row `row`; the rest are masked out (rollback). */
   truncate(row: number, n: number): void {
     const r = this.rowStates[row]!;
@@ -187,7 +222,16 @@ export class KvBatch {
     pad: 'left' | 'right',
     numLogitsToKeep?: number,
   ): Promise<{ logits: Float32Array; cache: KvCache }> {
-    const past = cache.pastLength;
+    const input = this.inputs(rows, cache.pastLength, tokens, T, pad);
+    const out = await this.decoder.forward({ ...input, ...(numLogitsToKeep ? { numLogitsToKeep } : {}) }, cache);
+    return { logits: out.logits, cache: out.cache };
+  }
+
+  /**
+   * The forward inputs for new tokens per row (padded to T on the `pad` side, padding masked),
+   * and the bookkeeping: each real token becomes a valid slot of its row at the next position.
+   */
+  private inputs(rows: RowState[], past: number, tokens: ReadonlyArray<readonly number[]>, T: number, pad: 'left' | 'right') {
     const inputIds: number[][] = [];
     const positionIds: number[][] = [];
     const attentionMask: number[][] = [];
@@ -215,7 +259,6 @@ export class KvBatch {
         r.slots.push(past + lead + i);
       }
     });
-    const out = await this.decoder.forward({ inputIds, positionIds, attentionMask, ...(numLogitsToKeep ? { numLogitsToKeep } : {}) }, cache);
-    return { logits: out.logits, cache: out.cache };
+    return { inputIds, positionIds, attentionMask };
   }
 }

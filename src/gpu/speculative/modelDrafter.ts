@@ -18,6 +18,8 @@ import { KvBatch } from './kvBatch.js';
  *    gives q₁; then k − 1 single-token forwards give q₂ … q_k. At temperature 0 the draft is the
  *    argmax (greedy verification needs no q); otherwise xᵢ ~ qᵢ, drawn from the sequence's own
  *    RNG, and qᵢ (processed like the target's p) goes to the acceptance rule.
+ *    Greedy drafts with a decoder that has `greedyDraft` (loaded with `multiStepDraft`): the
+ *    catch-up and all k steps are ONE session run of the unrolled draft graph.
  *
  * @example
  * const drafter = new ModelDrafter(await OrtDecoder.load('models/tiny-draft'));
@@ -26,17 +28,30 @@ import { KvBatch } from './kvBatch.js';
 export class ModelDrafter implements Drafter {
   readonly name = 'model';
   private readonly batch: KvBatch;
+  private readonly multiStep: boolean;
+  private readonly greedyDrafts: boolean;
 
   /**
    * @param compactAt see `KvBatch` (default 32; 0 = never compact the draft cache).
    * @param holeShare see `KvBatch` (default 0.25 on a CPU, 0.5 elsewhere).
+   * @param options.multiStep draft all k tokens in one session run when the draft decoder can
+   *   (`Decoder.greedyDraft`: loaded with `multiStepDraft`) and the drafts are greedy (default
+   *   true). Same tokens as k single steps; on WebGPU a small draft's step is mostly per-run
+   *   overhead, so this cuts the draft cost c about k-fold.
+   * @param options.greedyDrafts draft the argmax also for sampled sequences (temperature > 0):
+   *   a point-mass draft (q = null), still exact under the acceptance rule, which lets sampled
+   *   rollouts use the multi-step graph too; acceptance is p(argmax of q) instead of
+   *   Σ min(p, q). Default false.
    */
   constructor(
     private readonly draft: Decoder,
     compactAt = 32,
     holeShare = draft.info.device === 'cpu' ? 0.25 : 0.5,
+    options: { readonly multiStep?: boolean; readonly greedyDrafts?: boolean } = {},
   ) {
     this.batch = new KvBatch(draft, compactAt, holeShare);
+    this.multiStep = options.multiStep ?? true;
+    this.greedyDrafts = options.greedyDrafts ?? false;
   }
 
   attach(target: { readonly vocabSize: number; readonly name: string }): void {
@@ -74,7 +89,12 @@ export class ModelDrafter implements Drafter {
       this.batch.truncate(b, L);
       return s!.tokens.slice(L);
     });
-    // 3. Catch up, then draft k tokens.
+    // 3. Catch up, then draft k tokens: in one session run (greedy, multi-step graph), or step by step.
+    const greedy = this.greedyDrafts || sequences.every((s) => s.sampling.temperature === 0);
+    if (this.multiStep && greedy && this.batch.canDraftGreedy) {
+      const drafted = await this.batch.appendGreedyDraft(tails, k);
+      return sequences.map((s) => ({ tokens: drafted[rowOf.get(s.id)!]!, q: null }));
+    }
     const tokens: number[][] = byRow.map(() => []);
     const qs: Float64Array[][] = byRow.map(() => []);
     let inputs: number[][] = tails;
@@ -84,7 +104,7 @@ export class ModelDrafter implements Drafter {
         const j = inputs[b]!.length - 1;
         const row = logits.subarray((b * T + j) * V, (b * T + j + 1) * V);
         let x: number;
-        if (s!.sampling.temperature === 0) {
+        if (s!.sampling.temperature === 0 || this.greedyDrafts) {
           x = argmaxOf(row);
         } else {
           const q = processedProbs(row, s!.sampling);
@@ -97,7 +117,7 @@ export class ModelDrafter implements Drafter {
     }
     return sequences.map((s) => {
       const b = rowOf.get(s.id)!;
-      return { tokens: tokens[b]!, q: s.sampling.temperature === 0 ? null : qs[b]! };
+      return { tokens: tokens[b]!, q: s.sampling.temperature === 0 || this.greedyDrafts ? null : qs[b]! };
     });
   }
 

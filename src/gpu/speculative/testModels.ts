@@ -18,6 +18,8 @@ export const testDevice = process.env['SPECSTREAM_TEST_DEVICE'] === 'webgpu' ? '
 export async function tinyTargetAndDraft(opts: { vocab: number; seed: number; std?: number; layers?: number; eos?: number }): Promise<{
   target: Decoder;
   draft: Decoder;
+  /** The same draft with the greedy multi-step graph (`Decoder.greedyDraft`). */
+  multiDraft: Decoder;
   config: LlamaConfig;
 }> {
   const config = parseConfig(
@@ -38,7 +40,8 @@ export async function tinyTargetAndDraft(opts: { vocab: number; seed: number; st
   const target = await loadDecoder({ config, weights, name: 'tiny-target' }, { device: testDevice });
   const cut = truncatedDraft(config, weights, 1);
   const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'tiny-draft' }, { device: testDevice });
-  return { target, draft, config };
+  const multiDraft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'tiny-draft (multi-step)' }, { device: testDevice, multiStepDraft: true });
+  return { target, draft, multiDraft, config };
 }
 
 /** A tiny random decoder with its own vocabulary size (for the mismatch error). */
