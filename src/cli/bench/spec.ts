@@ -1,7 +1,10 @@
 /**
  * `npm run bench -- spec [--device cpu|webgpu] [--fused] [--quick] [--batches 1,8,64] [--tokens N]
- * [--k N] [--reps R] [--waves W] [--trace DIR] [--same-length] [--draft-threads N] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
+ * [--k N] [--reps R] [--waves W] [--trace DIR] [--stepwise-draft] [--same-length] [--draft-threads N] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
  * and 64, for each drafter (draft model, n-gram, rollout reuse) at a fixed k and at adaptive k.
+ *
+ * The draft model drafts greedily with the k-step graph (`multiStepDraft`: one session run per
+ * round); `--stepwise-draft` adds rows `model1` that draft one session run per token.
  *
  * Pair: a random Llama target (~28M parameters) and a draft cut from its own first layers
  * (`truncatedDraft`: embedding, first n layers, final norm, LM head). With plain random weights
@@ -196,7 +199,10 @@ export const specBenchmark: Benchmark = {
     // On a CPU the draft session gets one intra-op thread: a multi-threaded pool keeps spinning
     // after each draft step and slows the target's next forward ~2× on a small machine.
     const draftThreads = intOpt(options['draft-threads'], device === 'cpu' ? 1 : 0, 'draft-threads');
-    const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'bench-draft' }, { device, fused, ...(draftThreads > 0 ? { intraOpNumThreads: draftThreads } : {}) });
+    const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'bench-draft' }, { device, fused, multiStepDraft: true, ...(draftThreads > 0 ? { intraOpNumThreads: draftThreads } : {}) });
+    // --stepwise-draft adds rows for the draft model drafting one session run per token (the
+    // draft graph without the k-step unrolling), side by side with the multi-step graph.
+    const stepwiseDraft = options['stepwise-draft'] === true;
     const previous = await loadDecoder({ config, weights: drifted(weights, drift, 99), name: 'bench-previous-policy' }, { device, fused });
     console.log(
       `spec bench on ${device}${fused ? ' (fused graph)' : ''}: target ${(parameterCount(config) / 1e6).toFixed(1)}M params (${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
@@ -228,6 +234,7 @@ export const specBenchmark: Benchmark = {
       const makers: Array<[string, () => Drafter | null]> = [
         ['plain', () => null],
         ['model', () => new ModelDrafter(draft)],
+        ...(stepwiseDraft ? [['model1', () => new ModelDrafter(draft, undefined, undefined, { multiStep: false })] as [string, () => Drafter]] : []),
         ['ngram', () => new NgramDrafter()],
         [
           'reuse',

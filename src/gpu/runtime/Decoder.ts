@@ -101,6 +101,8 @@ export interface Decoder {
    * (valid, at the positions after the row's last one); draft k is not in it. Consumes `cache`.
    */
   greedyDraft?(input: ForwardInput, k: number, cache: KvCache): Promise<{ tokens: number[][]; cache: KvCache }>;
+  /** With `greedyDraft`: builds and opens the k-step sessions for `ks` now (else on first use). */
+  prepareGreedyDraft?(ks: readonly number[]): Promise<void>;
   /** Releases the sessions (and any cache helper sessions). */
   release(): Promise<void>;
 }

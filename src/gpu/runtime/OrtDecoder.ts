@@ -31,16 +31,19 @@ export class OrtDecoder implements Decoder {
   /** Sessions of the greedy multi-step draft graph, by k (made on first use). */
   private readonly draftSessions = new Map<number, Promise<CheckedSession>>();
   readonly greedyDraft: Decoder['greedyDraft'];
+  readonly prepareGreedyDraft: Decoder['prepareGreedyDraft'];
 
   private constructor(
     private readonly session: CheckedSession,
     readonly info: DecoderInfo,
     readonly tokenizer: Tokenizer | undefined,
     private readonly draftModel?: (k: number) => Uint8Array,
+    private readonly intraOpNumThreads?: number,
   ) {
     this.ops = new CacheOps(info.device, 2 * info.numLayers, { heads: info.numKvHeads, headDim: info.headDim });
     this.idType = session.inputMeta('input_ids')?.type === 'int32' ? 'int32' : 'int64';
     this.greedyDraft = draftModel ? (input, k, cache) => this.runGreedyDraft(input, k, cache) : undefined;
+    this.prepareGreedyDraft = draftModel ? async (ks) => void (await Promise.all(ks.map((k) => this.draftSession(k)))) : undefined;
   }
 
   /**
@@ -133,7 +136,7 @@ export class OrtDecoder implements Decoder {
       padTokenId: c?.padTokenId,
       device: opts.device,
     };
-    return new OrtDecoder(session, info, opts.tokenizer, opts.greedyDraftModel);
+    return new OrtDecoder(session, info, opts.tokenizer, opts.greedyDraftModel, opts.intraOpNumThreads);
   }
 
   emptyCache(batch: number): KvCache {
@@ -191,13 +194,7 @@ export class OrtDecoder implements Decoder {
    */
   private async runGreedyDraft(input: ForwardInput, k: number, cache: KvCache): Promise<{ tokens: number[][]; cache: KvCache }> {
     if (!Number.isInteger(k) || k < 1) throw new Error(`greedyDraft: k must be an integer ≥ 1, received ${k}`);
-    let opening = this.draftSessions.get(k);
-    if (!opening) {
-      const presents = Array.from({ length: this.info.numLayers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat();
-      opening = CheckedSession.create(this.draftModel!(k), { device: this.info.device, gpuOutputs: presents, source: `${this.info.name} (greedy ${k}-step draft graph)` });
-      this.draftSessions.set(k, opening);
-    }
-    const session = await opening;
+    const session = await this.draftSession(k);
     const { feeds, B, T, P } = this.feedsFor(input, cache, session.inputNames);
     const out = await session.run(feeds);
     const ids = out['draft_tokens']!.data as BigInt64Array;
@@ -206,6 +203,22 @@ export class OrtDecoder implements Decoder {
     for (let l = 0; l < this.info.numLayers; l++) present.push(out[`present.${l}.key`]!, out[`present.${l}.value`]!);
     cache.dispose();
     return { tokens, cache: new OrtKvCache(this.ops, B, P + T + k - 1, present) };
+  }
+
+  /** The k-step draft session, built and opened on first use (same device and threads as this decoder's). */
+  private draftSession(k: number): Promise<CheckedSession> {
+    let opening = this.draftSessions.get(k);
+    if (!opening) {
+      const presents = Array.from({ length: this.info.numLayers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat();
+      opening = CheckedSession.create(this.draftModel!(k), {
+        device: this.info.device,
+        gpuOutputs: presents,
+        source: `${this.info.name} (greedy ${k}-step draft graph)`,
+        ...(this.intraOpNumThreads !== undefined ? { intraOpNumThreads: this.intraOpNumThreads } : {}),
+      });
+      this.draftSessions.set(k, opening);
+    }
+    return opening;
   }
 
   /** Checks `input` against `cache` and builds the feeds of a session with inputs `names`. */

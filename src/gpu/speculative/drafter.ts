@@ -58,7 +58,7 @@ export interface Drafter {
    * tokens cannot be the target's (a draft model with another vocabulary) throws here, naming
    * both sizes, instead of proposing garbage later.
    */
-  attach?(target: { readonly vocabSize: number; readonly name: string }): void | Promise<void>;
+  attach?(target: { readonly vocabSize: number; readonly name: string; readonly kMax?: number }): void | Promise<void>;
   /**
    * Sequences that just joined the batch, before their first round: a stateful drafter
    * prefills them here, so the per-round draft cost (which adaptive k measures) stays the cost

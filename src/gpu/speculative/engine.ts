@@ -230,7 +230,8 @@ export class SpeculativeEngine {
   /** One verification round over the running batch (admitting waiting requests first). */
   async step(): Promise<StepResult> {
     if (!this.attached) {
-      await this.options.drafter?.attach?.({ vocabSize: this.options.target.info.vocabSize, name: this.options.target.info.name });
+      const kMax = this.options.k === 'auto' ? (this.options.kMax ?? 6) : this.options.k;
+      await this.options.drafter?.attach?.({ vocabSize: this.options.target.info.vocabSize, name: this.options.target.info.name, kMax });
       this.attached = true;
     }
     const start = this.clock();

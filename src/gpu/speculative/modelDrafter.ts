@@ -54,12 +54,17 @@ export class ModelDrafter implements Drafter {
     this.greedyDrafts = options.greedyDrafts ?? false;
   }
 
-  attach(target: { readonly vocabSize: number; readonly name: string }): void {
+  async attach(target: { readonly vocabSize: number; readonly name: string; readonly kMax?: number }): Promise<void> {
     const V = this.draft.info.vocabSize;
     if (V !== target.vocabSize) {
       throw new Error(
         `draft model ${this.draft.info.name} has vocab_size ${V} but the target ${target.name} has ${target.vocabSize}: a draft model must share the target's tokenizer and vocabulary`,
       );
+    }
+    // Open the multi-step sessions now, not inside a measured round (adaptive k would charge
+    // a session's creation to the first round of its k).
+    if (this.multiStep && target.kMax !== undefined && target.kMax > 0 && this.draft.prepareGreedyDraft) {
+      await this.draft.prepareGreedyDraft(Array.from({ length: target.kMax }, (_, i) => i + 1));
     }
   }
 

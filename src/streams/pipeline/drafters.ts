@@ -19,13 +19,14 @@ export interface LoadedDrafter {
  *
  * 1. `model`: loads `model.draft` on `device` (one intra-op thread on CPU: a spinning draft
  *    thread pool slows the target's next forward, docs/speculative-decoding.md) and checks it
- *    shares the target's vocabulary.
+ *    shares the target's vocabulary. Greedy drafts run k steps in one session run when the
+ *    draft is built from config.json + model.safetensors (`multiStepDraft`).
  * 2. `ngram` / `reuse`: drafters without a model. `none`: null (plain decoding).
  */
 export async function loadRunDrafter(config: RunConfig, device: Device, target: Decoder): Promise<LoadedDrafter> {
   switch (config.speculative.drafter) {
     case 'model': {
-      const draftDecoder = await loadDecoder(resolve(config.model.draft), { device, ...(device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
+      const draftDecoder = await loadDecoder(resolve(config.model.draft), { device, multiStepDraft: true, ...(device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
       assertSameVocabulary(target, draftDecoder);
       return { drafter: new ModelDrafter(draftDecoder), draftDecoder };
     }
