@@ -309,7 +309,7 @@ export class AdaptiveK {
   measuredRate(batchSize: number, k: number): number | undefined {
     const arm = this.bucket(batchSize).arms.get(k);
     if (!arm || arm.samples.length === 0) return undefined;
-    const kept = robust(arm.samples);
+    const kept = robust(arm.samples, k === 0);
     return kept.reduce((s, x) => s + x.tokens, 0) / Math.max(1e-12, kept.reduce((s, x) => s + x.seconds, 0));
   }
 
@@ -317,7 +317,7 @@ export class AdaptiveK {
   expectedCost(batchSize: number, k: number): number | undefined {
     const pts = [...this.bucket(batchSize).arms.entries()]
       .filter(([, a]) => a.samples.length > 0)
-      .map(([kk, a]) => [kk, meanSeconds(a.samples)] as const)
+      .map(([kk, a]) => [kk, meanSeconds(a.samples, kk === 0)] as const)
       .sort((a, b) => a[0] - b[0]);
     if (pts.length === 0) return undefined;
     const exact = pts.find(([kk]) => kk === k);
@@ -531,20 +531,28 @@ export class AdaptiveK {
 }
 
 /**
- * Samples without spikes: those over 1.5× the median seconds are dropped (≥ 3 samples). Another
- * process taking the cores for a moment must not decide which k wins; on the H200 a plain
- * batch-1 round takes 4.8 ms but now and then 9.4–10.7 ms (1.96–2.2×), which a 2× cut let
- * through into the plain reference.
+ * Samples without spikes: those over 1.5× the median seconds are dropped (≥ 3 samples; for the
+ * plain arm, `plain`, also of two the slower when it took over 1.5× the faster: slowdowns are
+ * one-sided, and a plain rate too low flatters speculation). Another process taking the cores for a moment
+ * must not decide which k wins; on the H200 a plain batch-1 round takes 4.8 ms but now and then
+ * 9.4–10.7 ms (1.96–2.2×), which a 2× cut let through into the plain reference; and a bucket's
+ * first 2 plain rounds at batch 8 (4.8, then 10.4 ms) cut its plain rate by a third, so that
+ * speculation losing 5% was measured as an 11% win for 40 rounds.
  */
-function robust(samples: readonly Sample[]): readonly Sample[] {
+function robust(samples: readonly Sample[], plain = false): readonly Sample[] {
+  if (plain && samples.length === 2) {
+    const [a, b] = samples as [Sample, Sample];
+    if (Math.max(a.seconds, b.seconds) > SPIKE * Math.min(a.seconds, b.seconds)) return [a.seconds < b.seconds ? a : b];
+    return samples;
+  }
   if (samples.length < 3) return samples;
   const sorted = samples.map((s) => s.seconds).sort((a, b) => a - b);
   const median = sorted[(sorted.length - 1) >> 1]!;
   return samples.filter((s) => s.seconds <= SPIKE * median);
 }
 
-function meanSeconds(samples: readonly Sample[]): number {
-  const kept = robust(samples);
+function meanSeconds(samples: readonly Sample[], plain = false): number {
+  const kept = robust(samples, plain);
   return kept.reduce((s, x) => s + x.seconds, 0) / kept.length;
 }
 
