@@ -304,6 +304,10 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
     const big = i64([2 ** 62]);
     const lastColumn = (x: string) => g.op1('Slice', [x, i64([-1]), big, i64([1])]);
     const posLast = lastColumn(positionIds); // [B, 1]
+    // [B, 1] of 1: the input mask's last column (each row's last token, left-padded). Made from
+    // the inputs, not from the drafted tokens, so the mask and position path (int64 ops, which
+    // may run on the CPU under WebGPU) never waits for a step's argmax on the GPU.
+    const ones = lastColumn(mask);
     let ids = inputIds;
     let passMask = mask;
     let pos = positionIds;
@@ -316,7 +320,6 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
       tokens.push(x);
       kv = r.presents;
       if (last) break;
-      const ones = g.op1('Add', [g.op1('Mul', [x, scalarI64(0)]), scalarI64(1)]); // [B, 1] of 1
       passMask = g.op1('Concat', [passMask, ones], { axis: attr.int(1) });
       pos = g.op1('Add', [posLast, scalarI64(j + 1)]);
       ids = x;
