@@ -224,7 +224,7 @@ export const specBenchmark: Benchmark = {
     console.log(
       `per batch size B: ${batches.map((B) => `${wavesFor(B)}·${B}`).join(', ')} requests of ${sameLength ? tokens : `up to ${tokens}`} new tokens (RL rollouts are hundreds of tokens long, of varying length) through continuous batching (at most B verified together); ` +
         `'plain' = the same engine with k = 0, 'generate' = the sampling module's generate() in static batches of B (reference); ` +
-        `each configuration runs ${reps}× round-robin, the fastest run counts (shared CPU)`,
+        `each configuration runs ${reps}× round-robin (every other time in reverse order), the fastest run counts (shared machine)`,
     );
     console.log('batch  drafter  k     tok/s   speedup  alpha  alpha|p  acc.rate  c      mean k  S(a,c,k)  fraction  S|p    frac|p  =plain  rounds  verify ms/round (v)  draft ms/round  [auto: rounds per k; ledger = time lost (+) or won (−) by k ≥ 1 rounds vs plain]');
     for (const B of batches) {
@@ -263,7 +263,11 @@ export const specBenchmark: Benchmark = {
         genSec = Math.min(genSec, (performance.now() - t0) / 1000);
         genTokens = out.reduce((n, t) => n + t.length, 0);
         reference = out;
-        for (const [ci, cfg] of configs.entries()) {
+        // Odd repetitions run the configurations in reverse order: a machine that speeds up or
+        // slows down during a repetition favours no position.
+        const order = [...configs.entries()];
+        if (rep % 2 === 1) order.reverse();
+        for (const [ci, cfg] of order) {
           const trace: RoundTrace[] = [];
           const engine = new SpeculativeEngine({ target, drafter: cfg.make(), k: cfg.k, kMax: 6, maxBatchSize: B, ...(traceDir ? { onRound: (r: RoundTrace) => trace.push(r) } : {}) });
           prompts.forEach((p, i) =>
