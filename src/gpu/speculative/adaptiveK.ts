@@ -129,6 +129,11 @@ interface Bucket {
   refreshLeft: number;
   /** The best plain rate measured at this bucket (over ≥ 2 samples). */
   bestPlain: number;
+  /**
+   * Seconds a switch adds over the steady round of the k switched to (EMA): on a CPU buffers
+   * re-planned for new shapes, for a draft model the catch-up over every token it missed.
+   */
+  switchExcess: Ema | undefined;
 }
 
 interface Ema {
@@ -357,6 +362,11 @@ export class AdaptiveK {
     const plain = this.plainRate(m.batchSize);
     const switched = st.lastK !== null && st.lastK !== m.k;
     this.elapsed += m.seconds;
+    if (switched && plain !== undefined) {
+      // The steady round it replaces: measured, else predicted, else affordable()'s guess.
+      const steady = m.k === 0 ? 1 / plain : (this.predictedCost(m.batchSize, m.k) ?? (1 + 0.5 * m.k) / plain);
+      st.switchExcess = emaAdd(st.switchExcess, Math.max(0, m.seconds - steady), SWITCH_DECAY);
+    }
     // Speculative rounds, and the plain round that switches back after them, go to the ledger.
     if ((m.k > 0 || switched) && plain !== undefined) this.ledger += m.seconds - tokens / plain;
     let arm = st.arms.get(m.k);
@@ -515,17 +525,24 @@ export class AdaptiveK {
     return 1 / this.plainRate(batchSize)!;
   }
 
-  /** Whether exploring `k` now keeps the ledger within budget even if no draft is accepted. */
+  /**
+   * Whether exploring `k` now keeps the ledger within budget even if no draft is accepted —
+   * counting, when it is a switch, what a switch in and the switch back out measured to add
+   * (`switchExcess`; CPU, batch 1, draft model: a probe's catch-up alone cost ~5 plain rounds,
+   * which the worst case without it left out).
+   */
   private affordable(batchSize: number, k: number): boolean {
+    const st = this.bucket(batchSize);
     const plainRound = this.plainRound(batchSize);
     const cost = this.predictedCost(batchSize, k) ?? plainRound * (1 + 0.5 * k);
-    return this.ledger + Math.max(0, cost - plainRound) <= this.budget * this.elapsed + plainRound;
+    const switching = st.lastK !== k ? 2 * (st.switchExcess?.value ?? 0) : 0;
+    return this.ledger + Math.max(0, cost - plainRound) + switching <= this.budget * this.elapsed + plainRound;
   }
 
   private bucket(batchSize: number): Bucket {
     const b = bucketOf(batchSize);
     let st = this.buckets.get(b);
-    if (!st) this.buckets.set(b, (st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, bestPlain: 0 }));
+    if (!st) this.buckets.set(b, (st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, bestPlain: 0, switchExcess: undefined }));
     return st;
   }
 }
@@ -563,6 +580,8 @@ const PLAIN_WINDOW = 4;
 const MIN_SAMPLES = 3;
 const STALE_ROUNDS = 64;
 const FIRST_PROBE = 16;
+/** History weight of the switch-cost estimate per observed switch. */
+const SWITCH_DECAY = 0.8;
 /** A k = 1 predicted below this share of the plain rate waits `probeEvery` rounds between probes. */
 const HOPELESS = 0.85;
 const PRIOR_WEIGHT = 2;

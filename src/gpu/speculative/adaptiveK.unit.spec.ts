@@ -468,4 +468,30 @@ describe('measuredSeconds (a wave’s admission is no part of the plain referenc
     ak.observeRound({ batchSize: 8, k: 0, tokensPerRow: 1, seconds: 0.0051 });
     expect(ak.plainRate(8)).toBeCloseTo(2 / (0.0048 + 0.0051), 6); // 3 samples: the spike filter
   });
+
+  it('counts what switching costs (a draft model catching up) before probing again', () => {
+    // CPU, batch 1, draft model: a plain round 1 unit; a steady k = 1 round 1.6 units for 1.5
+    // tokens (a loss, but not hopeless), and the first round after switching to k = 1 costs
+    // 5 units more (the draft catches up on every token it missed).
+    const ak = new AdaptiveK({ kMax: 1 });
+    let seconds = 0;
+    let tokens = 0;
+    let last = 0;
+    const chosen: number[] = [];
+    for (let r = 0; r < 400; r++) {
+      const k = ak.choose(1);
+      chosen.push(k);
+      for (let s = 0; s < 2; s++) ak.observeAcceptance(k, k > 0 && s === 0 ? 1 : 0);
+      const sec = k === 0 ? 1 : 1.6 + (last === 0 ? 5 : 0);
+      const tok = k === 0 ? 1 : 1.5;
+      ak.observeRound({ batchSize: 1, k, tokensPerRow: tok, seconds: sec });
+      seconds += sec;
+      tokens += tok;
+      last = k;
+    }
+    const switchesIn = chosen.filter((k, i) => k > 0 && (i === 0 || chosen[i - 1] === 0)).length;
+    // Without counting the switch: explored at round 2, probed again at 302; 0.975× plain.
+    expect(tokens / seconds).toBeGreaterThanOrEqual(0.985);
+    expect(switchesIn).toBe(1);
+  });
 });
