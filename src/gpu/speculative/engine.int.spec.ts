@@ -5,6 +5,7 @@ import { generate } from '../sampling/generate.js';
 import { processedProbs } from '../sampling/sample.js';
 import { logSoftmaxAt } from '../sampling/processors.js';
 import { acceptStochastic, type AcceptanceRule } from './acceptance.js';
+import { AdaptiveK } from './adaptiveK.js';
 import { chiSquareTest } from './chiSquare.js';
 import type { Drafter } from './drafter.js';
 import { SpeculativeEngine, type CompletedSequence, type EngineRequest } from './engine.js';
@@ -144,6 +145,38 @@ describe('batch invariance: a sequence does not depend on what else is in the ba
       }
     });
   }
+});
+
+describe('adaptive k shared across engines (a training run\'s steps)', () => {
+  it('a second engine goes on from the first one\'s measurements, still lossless', async () => {
+    const ak = new AdaptiveK({ kMax: 4 });
+    const reuse = await primedReuse();
+    // Drafts that are the target's own greedy output: every draft accepted, and on a CPU or a
+    // GPU verifying 5 positions of this tiny model costs about what 1 does, so k > 0 wins.
+    const own = await generate(target, { prompts: PROMPTS, params: { temperature: 0 }, maxNewTokens: 12, seed: 0 });
+    own.forEach((o, i) => reuse.observe({
+      id: `own${i}`, type: 'RolloutCompleted', version: 1, runId: 'r', step: 0, source: 's', seq: i, time: 0,
+      data: { requestId: `own${i}`, promptId: `p-${PROMPTS[i]!.join('.')}`, groupIndex: 0, tokenIds: o.tokenIds, logprobs: o.logprobs, finishReason: 'length', weightsVersion: 0 },
+    }));
+    const run = async () => {
+      const ks: number[] = [];
+      const engine = new SpeculativeEngine({ target, drafter: reuse, k: 'auto', adaptiveK: ak, maxBatchSize: 1, onRound: (r) => ks.push(r.k) });
+      PROMPTS.forEach((p, i) => engine.add(req(`r${i}`, p, greedy(12))));
+      const done = await engine.runToCompletion();
+      await engine.dispose();
+      return { ks, done };
+    };
+    const first = await run();
+    const elapsed = ak.elapsedSeconds;
+    expect(first.ks.slice(0, 2)).toEqual([0, 0]); // a fresh bucket measures plain decoding first
+    expect(ak.bestK(1)).toBeGreaterThan(0);
+    expect(ak.plainRate(1)).toBeDefined(); // so the next engine needs no measuring rounds
+    const second = await run();
+    expect(ak.elapsedSeconds).toBeGreaterThan(elapsed); // one state, two engines
+    expect(second.ks.filter((k) => k > 0).length).toBeGreaterThan(second.ks.length / 2);
+    const plain = await generate(target, { prompts: PROMPTS, params: { temperature: 0 }, maxNewTokens: 12, seed: 0 });
+    for (const d of second.done) expect(d.tokenIds).toEqual(plain[Number(d.requestId.slice(1))]!.tokenIds);
+  });
 });
 
 describe('counters', () => {

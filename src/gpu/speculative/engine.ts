@@ -48,6 +48,13 @@ export interface EngineOptions {
   readonly k: number | 'auto';
   /** Upper bound of adaptive k (default 6). */
   readonly kMax?: number;
+  /**
+   * With k = 'auto': the adaptive-k state to use, shared with earlier engines (default: a new
+   * one). Round costs depend on the model's shapes and the device, not on its weights, and
+   * acceptance drifts slowly, so a training run keeps one across steps instead of measuring
+   * plain decoding and exploring k anew at every step. Its kMax wins over `kMax`.
+   */
+  readonly adaptiveK?: AdaptiveK;
   /** Sequences verified together at most (continuous batching). */
   readonly maxBatchSize: number;
   /** Decodes generated ids to text, needed only for `stopStrings`. */
@@ -191,7 +198,7 @@ export class SpeculativeEngine {
     }
     if (k !== 0 && options.drafter === null) throw new Error(`SpeculativeEngine: k = ${k} needs a drafter (use k = 0 for plain decoding)`);
     this.batch = new KvBatch(options.target, options.compactAt ?? 32, options.compactShare ?? defaultHoleShare(options.target));
-    this.adaptive = k === 'auto' ? new AdaptiveK({ kMax: options.kMax ?? 6 }) : null;
+    this.adaptive = k === 'auto' ? (options.adaptiveK ?? new AdaptiveK({ kMax: options.kMax ?? 6 })) : null;
     this.rule = options.rule ?? acceptStochastic;
     this.clock = options.clock ?? (() => performance.now() / 1000);
   }
@@ -235,7 +242,7 @@ export class SpeculativeEngine {
   /** One verification round over the running batch (admitting waiting requests first). */
   async step(): Promise<StepResult> {
     if (!this.attached) {
-      const kMax = this.options.k === 'auto' ? (this.options.kMax ?? 6) : this.options.k;
+      const kMax = this.adaptive ? this.adaptive.kMax : (this.options.k as number);
       await this.options.drafter?.attach?.({ vocabSize: this.options.target.info.vocabSize, name: this.options.target.info.name, kMax });
       this.attached = true;
     }

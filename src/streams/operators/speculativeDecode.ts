@@ -2,6 +2,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import type { EventFactory } from '../../events/factory.js';
 import type { DraftVerified, RolloutCompleted, RolloutRequested } from '../../events/index.js';
 import type { AcceptanceRule } from '../../gpu/speculative/acceptance.js';
+import type { AdaptiveK } from '../../gpu/speculative/adaptiveK.js';
 import type { Drafter } from '../../gpu/speculative/drafter.js';
 import { SpeculativeEngine, type CompletedSequence } from '../../gpu/speculative/engine.js';
 import type { SpecDecodeCounters } from '../../gpu/speculative/counters.js';
@@ -15,6 +16,8 @@ export interface SpeculativeDecodeOptions {
   /** A fixed draft length (0 = off) or 'auto' (adaptive, 0 … kMax). */
   readonly k: number | 'auto';
   readonly kMax?: number;
+  /** Adaptive-k state shared across calls (a training run's steps); see `EngineOptions.adaptiveK`. */
+  readonly adaptiveK?: AdaptiveK;
   /** Sequences verified together at most; finished ones leave, waiting ones join. */
   readonly maxBatchSize: number;
   /** The one place events are born (ids, seq, time). */
@@ -62,6 +65,7 @@ export function speculativeDecode(options: SpeculativeDecodeOptions): OperatorFu
         drafter: options.drafter,
         k: options.k,
         ...(options.kMax !== undefined ? { kMax: options.kMax } : {}),
+        ...(options.adaptiveK ? { adaptiveK: options.adaptiveK } : {}),
         maxBatchSize: options.maxBatchSize,
         ...(options.decode ? { decode: options.decode } : {}),
         ...(options.rule ? { rule: options.rule } : {}),

@@ -12,6 +12,7 @@ import { deadLetterTopic, defaultTopology, route, topicName } from '../log/kafka
 import { loadRunDrafter } from './drafters.js';
 import { RolloutBatcher } from './rolloutBatcher.js';
 import { RunControl } from './runControl.js';
+import { AdaptiveK } from '../../gpu/speculative/adaptiveK.js';
 
 export interface GenerationWorkerOptions {
   /** Bootstrap brokers, `host:port`. */
@@ -112,12 +113,15 @@ export async function runGenerationWorker(o: GenerationWorkerOptions): Promise<G
     // --- the policy and its shared continuous batch, swapped between weight versions ---
     let version = 0;
     let policy: Decoder = base;
+    // Adaptive k's measurements outlive a weights version (same shapes, same device).
+    const adaptiveK = drafts.drafter && config.speculative.k === 'auto' ? new AdaptiveK({ kMax: config.speculative.kMax }) : undefined;
     const batcherFor = (target: Decoder, weightsVersion: number) =>
       new RolloutBatcher({
         target,
         drafter: drafts.drafter,
         k: drafts.drafter ? config.speculative.k : 0,
         kMax: config.speculative.kMax,
+        ...(adaptiveK ? { adaptiveK } : {}),
         maxBatchSize: config.speculative.maxBatch,
         events,
         weightsVersion,

@@ -9,6 +9,7 @@ import type { WeightMap } from '../../gpu/weights/tensor.js';
 import { speculativeDecode } from '../operators/speculativeDecode.js';
 import { loadRunDrafter, type LoadedDrafter } from './drafters.js';
 import type { RunConfig } from './runConfig.js';
+import { AdaptiveK } from '../../gpu/speculative/adaptiveK.js';
 
 /** The rollouts of one step: the first `RolloutCompleted` of each request, and how many verification rounds ran. */
 export interface StepRollouts {
@@ -47,9 +48,12 @@ export interface LocalGenerationOptions {
  */
 export class LocalGeneration implements RolloutGeneration {
   private policy: Decoder;
+  /** Adaptive k's measurements, kept across steps (new weights, same shapes and device). */
+  private readonly adaptiveK: AdaptiveK | undefined;
 
   private constructor(private readonly o: LocalGenerationOptions, private readonly drafts: LoadedDrafter) {
     this.policy = o.reference;
+    this.adaptiveK = o.config.speculative.k === 'auto' ? new AdaptiveK({ kMax: o.config.speculative.kMax }) : undefined;
   }
 
   /** Loads the configured drafter (and draft model) next to the reference policy. */
@@ -67,6 +71,7 @@ export class LocalGeneration implements RolloutGeneration {
           drafter,
           k: drafter ? config.speculative.k : 0,
           kMax: config.speculative.kMax,
+          ...(this.adaptiveK ? { adaptiveK: this.adaptiveK } : {}),
           maxBatchSize: config.speculative.maxBatch,
           events: this.o.events,
           weightsVersion,
