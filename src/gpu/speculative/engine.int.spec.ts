@@ -150,9 +150,9 @@ describe('batch invariance: a sequence does not depend on what else is in the ba
 describe('adaptive k shared across engines (a training run\'s steps)', () => {
   it('a second engine goes on from the first one\'s measurements, still lossless', async () => {
     const ak = new AdaptiveK({ kMax: 4 });
+    let tick = 0;
     const reuse = await primedReuse();
-    // Drafts that are the target's own greedy output: every draft accepted, and on a CPU or a
-    // GPU verifying 5 positions of this tiny model costs about what 1 does, so k > 0 wins.
+    // Drafts that are the target's own greedy output: every draft accepted, so k > 0 wins.
     const own = await generate(target, { prompts: PROMPTS, params: { temperature: 0 }, maxNewTokens: 12, seed: 0 });
     own.forEach((o, i) => reuse.observe({
       id: `own${i}`, type: 'RolloutCompleted', version: 1, runId: 'r', step: 0, source: 's', seq: i, time: 0,
@@ -160,7 +160,9 @@ describe('adaptive k shared across engines (a training run\'s steps)', () => {
     }));
     const run = async () => {
       const ks: number[] = [];
-      const engine = new SpeculativeEngine({ target, drafter: reuse, k: 'auto', adaptiveK: ak, maxBatchSize: 1, onRound: (r) => ks.push(r.k) });
+      // A deterministic clock (every reading 1 ms later): a round costs the same at any k, so
+      // the decisions do not depend on how busy the machine is.
+      const engine = new SpeculativeEngine({ target, drafter: reuse, k: 'auto', adaptiveK: ak, maxBatchSize: 1, onRound: (r) => ks.push(r.k), clock: () => (tick += 0.001) });
       PROMPTS.forEach((p, i) => engine.add(req(`r${i}`, p, greedy(12))));
       const done = await engine.runToCompletion();
       await engine.dispose();
