@@ -74,8 +74,9 @@ export const speculativeGenerateMode: GenerateMode = {
     if (name === 'model') {
       // One intra-op thread on a CPU: the draft alternates with the target, and a multi-threaded
       // pool's spinning threads would slow the target's next forward.
-      // Greedy drafts: k draft steps in one session run (a draft built from config + safetensors).
-      draftDecoder = await loadDecoder(String(raw['draft']), { device: options.device, multiStepDraft: true, ...(options.device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
+      // Greedy decoding: k draft steps in one session run (a draft built from config + safetensors).
+      const multiStepDraft = options.params.temperature === 0;
+      draftDecoder = await loadDecoder(String(raw['draft']), { device: options.device, multiStepDraft, ...(options.device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
       assertSameVocabulary(decoder, draftDecoder);
       drafter = new ModelDrafter(draftDecoder);
     } else drafter = name === 'ngram' ? new NgramDrafter() : new ReuseDrafter();

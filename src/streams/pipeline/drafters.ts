@@ -26,9 +26,13 @@ export interface LoadedDrafter {
 export async function loadRunDrafter(config: RunConfig, device: Device, target: Decoder): Promise<LoadedDrafter> {
   switch (config.speculative.drafter) {
     case 'model': {
-      const draftDecoder = await loadDecoder(resolve(config.model.draft), { device, multiStepDraft: true, ...(device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
+      // k draft steps in one session run: for greedy drafts only (temperature 0, or
+      // speculative.greedyDrafts); otherwise the extra sessions would hold the weights for nothing.
+      const greedyDrafts = config.speculative.greedyDrafts;
+      const multiStepDraft = greedyDrafts || config.sampling.temperature === 0;
+      const draftDecoder = await loadDecoder(resolve(config.model.draft), { device, multiStepDraft, ...(device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
       assertSameVocabulary(target, draftDecoder);
-      return { drafter: new ModelDrafter(draftDecoder), draftDecoder };
+      return { drafter: new ModelDrafter(draftDecoder, undefined, undefined, { greedyDrafts }), draftDecoder };
     }
     case 'ngram':
       return { drafter: new NgramDrafter(), draftDecoder: undefined };

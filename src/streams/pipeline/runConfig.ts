@@ -39,6 +39,11 @@ export const runConfigSchema = z
         k: z.union([z.number().int().nonnegative(), z.literal('auto')]).default(4),
         kMax: z.number().int().positive().default(8),
         maxBatch: z.number().int().positive().default(16),
+        /**
+         * Draft-model drafter: draft the argmax also at temperature > 0 (point-mass drafts,
+         * exact under the acceptance rule), which lets it draft k tokens in one session run.
+         */
+        greedyDrafts: z.boolean().default(false),
       })
       .strict()
       .prefault({}),

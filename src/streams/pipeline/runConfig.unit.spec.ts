@@ -6,6 +6,7 @@ describe('run config', () => {
     const c = parseRunConfig({});
     expect(c.groupSize).toBe(4);
     expect(c.speculative.drafter).toBe('model');
+    expect(c.speculative.greedyDrafts).toBe(false);
     expect(c.grpo.klType).toBe('k3');
     expect(c.log).toEqual({ kind: 'file', dir: 'runs', durability: '100ms' });
     expect(c.model.device).toBe('cpu');
