@@ -4,7 +4,7 @@ import type { Decoder } from '../runtime/Decoder.js';
 import { generate } from '../sampling/generate.js';
 import type { Draft, DraftSequence, Drafter } from './drafter.js';
 import { SpeculativeEngine } from './engine.js';
-import { tinyTargetAndDraft } from './testModels.js';
+import { tinyTargetAndDraft, type TinyModels } from './testModels.js';
 
 // The example drafter of docs/speculative-decoding.md, verbatim: it must work as documented.
 class BigramDrafter implements Drafter {
@@ -35,15 +35,13 @@ class BigramDrafter implements Drafter {
   }
 }
 
+let models: TinyModels;
 let target: Decoder;
-let draft: Decoder;
 beforeAll(async () => {
-  ({ target, draft } = await tinyTargetAndDraft({ vocab: 12, seed: 21 }));
+  models = await tinyTargetAndDraft({ vocab: 12, seed: 21 });
+  ({ target } = models);
 });
-afterAll(async () => {
-  await target.release();
-  await draft.release();
-});
+afterAll(() => models.release());
 
 describe('a user-written drafter (docs example)', () => {
   it('drafts from observed rollouts, and greedy output still equals plain decoding', async () => {

@@ -12,22 +12,20 @@ import { SpeculativeEngine, type CompletedSequence, type EngineRequest } from '.
 import { ModelDrafter } from './modelDrafter.js';
 import { NgramDrafter } from './ngramDrafter.js';
 import { ReuseDrafter } from './reuseDrafter.js';
-import { fullSequenceLogits, tinyDecoder, tinyTargetAndDraft } from './testModels.js';
+import { fullSequenceLogits, tinyDecoder, tinyTargetAndDraft, type TinyModels } from './testModels.js';
 
 const V = 12;
 const EOS = 2;
+let models: TinyModels;
 let target: Decoder;
 let draft: Decoder;
 let multiDraft: Decoder;
 
 beforeAll(async () => {
-  ({ target, draft, multiDraft } = await tinyTargetAndDraft({ vocab: V, seed: 7, eos: EOS }));
+  models = await tinyTargetAndDraft({ vocab: V, seed: 7, eos: EOS });
+  ({ target, draft, multiDraft } = models);
 });
-afterAll(async () => {
-  await target.release();
-  await draft.release();
-  await multiDraft.release();
-});
+afterAll(() => models.release());
 
 const greedy = (maxNewTokens: number, seed = 0): SamplingParams => ({ temperature: 0, topK: 0, topP: 1, maxNewTokens, seed, stopTokenIds: [], stopStrings: [] });
 const sampled = (maxNewTokens: number, seed: number): SamplingParams => ({ temperature: 0.8, topK: 6, topP: 0.9, maxNewTokens, seed, stopTokenIds: [], stopStrings: [] });
@@ -224,13 +222,15 @@ describe('stochastic speculative sampling matches the target distribution (chi-s
   const N = 4000;
   const prompt = [1, 3];
   const sampling = (seed: number): SamplingParams => ({ temperature: 1, topK: 0, topP: 1, maxNewTokens: LEN, seed, stopTokenIds: [], stopStrings: [] });
+  let small: TinyModels;
   let t8: Decoder;
   let d8: Decoder;
   let m8: Decoder;
   let exact: Map<string, number>;
 
   beforeAll(async () => {
-    ({ target: t8, draft: d8, multiDraft: m8 } = await tinyTargetAndDraft({ vocab: SV, seed: 3, std: 0.6 }));
+    small = await tinyTargetAndDraft({ vocab: SV, seed: 3, std: 0.6 });
+    ({ target: t8, draft: d8, multiDraft: m8 } = small);
     // Exact target probabilities of every 3-token continuation, from plain full-sequence forwards.
     exact = new Map();
     const walk = async (prefix: number[], prob: number) => {
@@ -245,9 +245,7 @@ describe('stochastic speculative sampling matches the target distribution (chi-s
     await walk([], 1);
   });
   afterAll(async () => {
-    await t8.release();
-    await d8.release();
-    await m8.release();
+    await small.release();
   });
 
   async function pValue(drafter: () => Drafter, rule?: AcceptanceRule): Promise<{ pValue: number; accepted: number }> {

@@ -1,18 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decoder } from '../runtime/Decoder.js';
 import { KvBatch } from './kvBatch.js';
-import { fullSequenceLogits, tinyTargetAndDraft } from './testModels.js';
+import { fullSequenceLogits, tinyTargetAndDraft, type TinyModels } from './testModels.js';
 
 const V = 12;
+let models: TinyModels;
 let target: Decoder;
-let draft: Decoder;
 beforeAll(async () => {
-  ({ target, draft } = await tinyTargetAndDraft({ vocab: V, seed: 5 }));
+  models = await tinyTargetAndDraft({ vocab: V, seed: 5 });
+  ({ target } = models);
 });
-afterAll(async () => {
-  await target.release();
-  await draft.release();
-});
+afterAll(() => models.release());
 
 /** Max |a − b| between a KvBatch row's logits and a plain full forward of its valid tokens + next. */
 async function deviation(batch: KvBatch, rows: number[][], next: number[]): Promise<number> {

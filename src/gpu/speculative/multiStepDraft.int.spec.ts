@@ -4,7 +4,7 @@ import type { Decoder } from '../runtime/Decoder.js';
 import { Xoshiro128 } from '../sampling/rng.js';
 import type { DraftSequence } from './drafter.js';
 import { ModelDrafter } from './modelDrafter.js';
-import { testDevice, tinyTargetAndDraft } from './testModels.js';
+import { testDevice, tinyTargetAndDraft, type TinyModels } from './testModels.js';
 
 /**
  * The greedy multi-step draft graph (`Decoder.greedyDraft`, k steps in one session run) must
@@ -12,18 +12,15 @@ import { testDevice, tinyTargetAndDraft } from './testModels.js';
  * rows that join, leave, and get rolled back (rejected drafts masked out of the draft cache).
  */
 const V = 40;
+let models: TinyModels;
 let draft: Decoder;
 let multiDraft: Decoder;
-let target: Decoder;
 
 beforeAll(async () => {
-  ({ target, draft, multiDraft } = await tinyTargetAndDraft({ vocab: V, seed: 11, std: 0.8, layers: 2 }));
+  models = await tinyTargetAndDraft({ vocab: V, seed: 11, std: 0.8, layers: 2 });
+  ({ draft, multiDraft } = models);
 });
-afterAll(async () => {
-  await target.release();
-  await draft.release();
-  await multiDraft.release();
-});
+afterAll(() => models.release());
 
 const greedy: SamplingParams = { temperature: 0, topK: 0, topP: 1, maxNewTokens: 100, seed: 0, stopTokenIds: [], stopStrings: [] };
 

@@ -9,19 +9,24 @@ import { truncatedDraft } from './truncatedDraft.js';
 /** `SPECSTREAM_TEST_DEVICE=webgpu` runs the speculative tests on the GPU (default cpu). */
 export const testDevice = process.env['SPECSTREAM_TEST_DEVICE'] === 'webgpu' ? 'webgpu' : 'cpu';
 
+/** A tiny target, its 1-layer draft and the same draft with the multi-step graph. */
+export interface TinyModels {
+  target: Decoder;
+  draft: Decoder;
+  /** The same draft with the greedy multi-step graph (`Decoder.greedyDraft`). */
+  multiDraft: Decoder;
+  config: LlamaConfig;
+  /** Releases all three decoders. */
+  release: () => Promise<void>;
+}
+
 /**
  * A tiny random target and a draft cut from its first layer, as real ONNX Runtime decoders
  * (built by the model builder), for the speculative-decoding tests. `std` sets how peaked the
  * distributions are (larger = more peaked, so sampling tests have power and greedy has no
  * near-ties).
  */
-export async function tinyTargetAndDraft(opts: { vocab: number; seed: number; std?: number; layers?: number; eos?: number }): Promise<{
-  target: Decoder;
-  draft: Decoder;
-  /** The same draft with the greedy multi-step graph (`Decoder.greedyDraft`). */
-  multiDraft: Decoder;
-  config: LlamaConfig;
-}> {
+export async function tinyTargetAndDraft(opts: { vocab: number; seed: number; std?: number; layers?: number; eos?: number }): Promise<TinyModels> {
   const config = parseConfig(
     {
       hidden_size: 16,
@@ -41,7 +46,10 @@ export async function tinyTargetAndDraft(opts: { vocab: number; seed: number; st
   const cut = truncatedDraft(config, weights, 1);
   const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'tiny-draft' }, { device: testDevice });
   const multiDraft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'tiny-draft (multi-step)' }, { device: testDevice, multiStepDraft: true });
-  return { target, draft, multiDraft, config };
+  const release = async () => {
+    for (const d of [target, draft, multiDraft]) await d.release();
+  };
+  return { target, draft, multiDraft, config, release };
 }
 
 /** A tiny random decoder with its own vocabulary size (for the mismatch error). */

@@ -9,18 +9,17 @@ import type { SpecDecodeCounters } from '../../gpu/speculative/counters.js';
 import { ModelDrafter } from '../../gpu/speculative/modelDrafter.js';
 import { NgramDrafter } from '../../gpu/speculative/ngramDrafter.js';
 import { ReuseDrafter } from '../../gpu/speculative/reuseDrafter.js';
-import { tinyDecoder, tinyTargetAndDraft } from '../../gpu/speculative/testModels.js';
+import { tinyDecoder, tinyTargetAndDraft, type TinyModels } from '../../gpu/speculative/testModels.js';
 import { speculativeDecode } from './speculativeDecode.js';
 
+let models: TinyModels;
 let target: Decoder;
 let draft: Decoder;
 beforeAll(async () => {
-  ({ target, draft } = await tinyTargetAndDraft({ vocab: 12, seed: 11 }));
+  models = await tinyTargetAndDraft({ vocab: 12, seed: 11 });
+  ({ target, draft } = models);
 });
-afterAll(async () => {
-  await target.release();
-  await draft.release();
-});
+afterAll(() => models.release());
 
 const sampling = (seed: number, temperature = 0.9): SamplingParams => ({ temperature, topK: 0, topP: 1, maxNewTokens: 8, seed, stopTokenIds: [], stopStrings: [] });
 const factory = (source: string) => createEventFactory({ runId: 'run', source, clock: () => 1_700_000_000_000, prng: seededPrng(1) });
