@@ -42,7 +42,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseConfig, parameterCount, type LlamaConfig } from '../../gpu/model/config.js';
 import { layerNames, randomWeights } from '../../gpu/model/llamaWeights.js';
-import type { Decoder, Device } from '../../gpu/runtime/Decoder.js';
+import type { Device } from '../../gpu/runtime/Decoder.js';
 import { loadDecoder } from '../../gpu/runtime/loadDecoder.js';
 import { generate } from '../../gpu/sampling/generate.js';
 import { Xoshiro128, normal } from '../../gpu/sampling/rng.js';

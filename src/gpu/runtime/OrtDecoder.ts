@@ -8,6 +8,9 @@ import type { LlamaConfig } from '../model/config.js';
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
 
+/** The present.{i}.key|value output names of a decoder with `layers` layers, in cache order. */
+const presentNames = (layers: number): string[] => Array.from({ length: layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat();
+
 /** Raised when config.json and the ONNX graph describe different models. */
 export class ModelMismatchError extends Error {
   constructor(message: string) {
@@ -69,19 +72,19 @@ export class OrtDecoder implements Decoder {
   ): Promise<OrtDecoder> {
     // Which outputs stay on the GPU: present.* — named from config.json, or read from a CPU probe
     // session when there is no config (CPU needs neither).
-    let presentNames: string[] = [];
+    let gpuOutputs: string[] = [];
     if (opts.device === 'webgpu') {
       if (opts.config) {
-        presentNames = Array.from({ length: opts.config.numLayers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat();
+        gpuOutputs = presentNames(opts.config.numLayers);
       } else {
         const probe = await CheckedSession.create(model, { device: 'cpu', source: opts.source ?? opts.name });
-        presentNames = probe.outputNames.filter((n) => n.startsWith('present.'));
+        gpuOutputs = probe.outputNames.filter((n) => n.startsWith('present.'));
         await probe.release();
       }
     }
     const session = await CheckedSession.create(model, {
       device: opts.device,
-      gpuOutputs: presentNames,
+      gpuOutputs,
       source: opts.source ?? opts.name,
       ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
     });
@@ -181,10 +184,8 @@ export class OrtDecoder implements Decoder {
       for (let b = 0; b < B; b++) cut.set(logits.subarray((b * T + T - keptT) * V, (b + 1) * T * V), b * keptT * V);
       logits = cut;
     }
-    const present: ort.Tensor[] = [];
-    for (let l = 0; l < this.info.numLayers; l++) present.push(out[`present.${l}.key`]!, out[`present.${l}.value`]!);
     cache.dispose();
-    return { logits, dims: [B, keptT, V], cache: new OrtKvCache(this.ops, B, P + T, present) };
+    return { logits, dims: [B, keptT, V], cache: new OrtKvCache(this.ops, B, P + T, presentNames(this.info.numLayers).map((n) => out[n]!)) };
   }
 
   /**
@@ -199,20 +200,17 @@ export class OrtDecoder implements Decoder {
     const out = await session.run(feeds);
     const ids = out['draft_tokens']!.data as BigInt64Array;
     const tokens = Array.from({ length: B }, (_, b) => Array.from({ length: k }, (_, j) => Number(ids[b * k + j]!)));
-    const present: ort.Tensor[] = [];
-    for (let l = 0; l < this.info.numLayers; l++) present.push(out[`present.${l}.key`]!, out[`present.${l}.value`]!);
     cache.dispose();
-    return { tokens, cache: new OrtKvCache(this.ops, B, P + T + k - 1, present) };
+    return { tokens, cache: new OrtKvCache(this.ops, B, P + T + k - 1, presentNames(this.info.numLayers).map((n) => out[n]!)) };
   }
 
   /** The k-step draft session, built and opened on first use (same device and threads as this decoder's). */
   private draftSession(k: number): Promise<CheckedSession> {
     let opening = this.draftSessions.get(k);
     if (!opening) {
-      const presents = Array.from({ length: this.info.numLayers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat();
       opening = CheckedSession.create(this.draftModel!(k), {
         device: this.info.device,
-        gpuOutputs: presents,
+        gpuOutputs: presentNames(this.info.numLayers),
         source: `${this.info.name} (greedy ${k}-step draft graph)`,
         ...(this.intraOpNumThreads !== undefined ? { intraOpNumThreads: this.intraOpNumThreads } : {}),
       });

@@ -130,8 +130,8 @@ describe('AdaptiveK', () => {
     // The first exploration right after the 2 plain rounds, then probes after 16, 32, 32, …
     // plain rounds; each runs 2 rounds of k = 1.
     expect(spec.every((i) => chosen[i] === 1)).toBe(true);
-    const starts = spec.filter((i, j) => j % 2 === 0);
-    expect(spec.filter((i, j) => j % 2 === 1)).toEqual(starts.map((i) => i + 1));
+    const starts = spec.filter((_, j) => j % 2 === 0);
+    expect(spec.filter((_, j) => j % 2 === 1)).toEqual(starts.map((i) => i + 1));
     expect(starts[0]).toBe(2);
     expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(18);
     expect(starts.slice(2, 5).map((p, i) => p - starts[i + 1]!)).toEqual([34, 34, 34]);

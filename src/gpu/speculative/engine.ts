@@ -66,10 +66,7 @@ export interface EngineOptions {
    * they are mostly holes (default 32; 0 = never). See `KvBatch`.
    */
   readonly compactAt?: number;
-  /**
-   * Share of holes (masked-out slots) that triggers compaction (default: 0.25 on a CPU, where
-   * every forward copies the whole cache, 0.5 elsewhere). See `KvBatch`.
-   */
+  /** Share of holes (masked-out slots) that triggers compaction (default: `KvBatch`'s, by device). */
   readonly compactShare?: number;
   /** Called with the tokens (and their logprobs) each round appends to a sequence (streaming). */
   readonly onTokens?: (requestId: string, tokens: readonly number[], logprobs: readonly number[]) => void;
@@ -104,9 +101,6 @@ export interface RoundTrace {
   /** Adaptive k's ledger after the round (seconds lost by k ≥ 1 rounds; negative: won). */
   readonly ledger?: number;
 }
-
-/** Holes that trigger compaction: on a CPU each forward copies the cache, holes included. */
-export const defaultHoleShare = (decoder: Decoder): number => (decoder.info.device === 'cpu' ? 0.25 : 0.5);
 
 /** Hole share that triggers a compaction when speculation switches back to k = 0. */
 const SWITCH_BACK_HOLE_SHARE = 0.1;
@@ -188,7 +182,7 @@ export class SpeculativeEngine {
   /** k of the previous round (a switch back to 0 compacts the cache). */
   private lastK = 0;
   private countersTotal: SpecDecodeCounters = emptyCounters;
-  private time: EngineTimings = { rounds: 0, kSum: 0, kCounts: [], specRowRounds: 0, specEmitted: 0, draftSeconds: 0, verifySeconds: 0 };
+  private readonly time = { rounds: 0, kSum: 0, kCounts: [] as number[], specRowRounds: 0, specEmitted: 0, draftSeconds: 0, verifySeconds: 0 };
 
   constructor(private readonly options: EngineOptions) {
     const { k, maxBatchSize } = options;
@@ -197,7 +191,7 @@ export class SpeculativeEngine {
       throw new Error(`SpeculativeEngine: maxBatchSize must be an integer ≥ 1, received ${maxBatchSize}`);
     }
     if (k !== 0 && options.drafter === null) throw new Error(`SpeculativeEngine: k = ${k} needs a drafter (use k = 0 for plain decoding)`);
-    this.batch = new KvBatch(options.target, options.compactAt ?? 32, options.compactShare ?? defaultHoleShare(options.target));
+    this.batch = new KvBatch(options.target, options.compactAt, options.compactShare);
     this.adaptive = k === 'auto' ? (options.adaptiveK ?? new AdaptiveK({ kMax: options.kMax ?? 6 })) : null;
     this.rule = options.rule ?? acceptStochastic;
     this.clock = options.clock ?? (() => performance.now() / 1000);
@@ -234,9 +228,9 @@ export class SpeculativeEngine {
     return this.adaptive;
   }
 
-  /** Time spent so far, split into drafting and verifying. */
+  /** Time spent so far, split into drafting and verifying (a snapshot). */
   get timings(): EngineTimings {
-    return this.time;
+    return { ...this.time, kCounts: [...this.time.kCounts] };
   }
 
   /** One verification round over the running batch (admitting waiting requests first). */
@@ -280,15 +274,17 @@ export class SpeculativeEngine {
       rounds.push(record);
     });
     const t2 = this.clock();
-    this.time = {
-      rounds: this.time.rounds + 1,
-      kSum: this.time.kSum + k,
-      kCounts: Array.from({ length: Math.max(this.time.kCounts.length, k + 1) }, (_, i) => (this.time.kCounts[i] ?? 0) + (i === k ? 1 : 0)),
-      specRowRounds: this.time.specRowRounds + (k > 0 ? this.active.length : 0),
-      specEmitted: this.time.specEmitted + (k > 0 ? emitted : 0),
-      draftSeconds: this.time.draftSeconds + (t1 - t0),
-      verifySeconds: this.time.verifySeconds + (t2 - t1),
-    };
+    const time = this.time;
+    time.rounds++;
+    time.kSum += k;
+    for (let i = time.kCounts.length; i <= k; i++) time.kCounts.push(0);
+    time.kCounts[k]!++;
+    if (k > 0) {
+      time.specRowRounds += this.active.length;
+      time.specEmitted += emitted;
+    }
+    time.draftSeconds += t1 - t0;
+    time.verifySeconds += t2 - t1;
     // Adaptive k judges the whole round by the clock (draft, catch-up, verify, compaction, host).
     const batchSize = this.active.length;
     // Less than a wave waiting: how far the round brought the end of the work closer (not the
@@ -307,7 +303,8 @@ export class SpeculativeEngine {
     // step leave and join one by one, each a cache copy that plain decoding does once per wave.
     // A wave's admission (its prefill, the same for every k) is left out: `measuredSeconds`.
     const seconds = measuredSeconds(t3 - start, admitted - start, joiners, batchSize);
-    const plainRate = this.adaptive?.plainRate(batchSize);
+    // The plain reference the round is judged against, for the trace only.
+    const plainRate = this.options.onRound ? this.adaptive?.plainRate(batchSize) : undefined;
     this.adaptive?.observeRound({ batchSize, k, tokensPerRow, seconds });
     this.options.onRound?.({
       k, batchSize, joiners, emitted, tokensPerRow,

@@ -35,15 +35,15 @@ export class KvBatch {
    * @param compactAt compact (drop masked-out slots, `KvCache.gatherSlots`) before a forward
    *   once the cache has at least this many slots and at least `holeShare` of them are holes
    *   in every row; 0 = never. Holes cost attention and cache-copy time on every later forward.
-   * @param holeShare the share of holes that triggers compaction (default 0.5). On a CPU every
-   *   forward copies the whole cache, so a forward's cost grows with the slots, holes included:
-   *   compacting at 0.25 pays for itself within a few rounds. On a GPU at small batch holes cost
-   *   little and a compaction is a session run: 0.5.
+   * @param holeShare the share of holes that triggers compaction. Default 0.25 on a CPU, where
+   *   every forward copies the whole cache, holes included, so compacting pays for itself
+   *   within a few rounds; 0.5 elsewhere: on a GPU at small batch holes cost little and a
+   *   compaction is a session run.
    */
   constructor(
     private readonly decoder: Decoder,
     private readonly compactAt = 32,
-    private readonly holeShare = 0.5,
+    private readonly holeShare = decoder.info.device === 'cpu' ? 0.25 : 0.5,
   ) {
     this.cache = decoder.emptyCache(0);
   }

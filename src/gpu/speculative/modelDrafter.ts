@@ -33,11 +33,11 @@ export class ModelDrafter implements Drafter {
 
   /**
    * @param compactAt see `KvBatch` (default 32; 0 = never compact the draft cache).
-   * @param holeShare see `KvBatch` (default 0.25 on a CPU, 0.5 elsewhere).
+   * @param holeShare see `KvBatch` (default: by device, 0.25 on a CPU, 0.5 elsewhere).
    * @param options.multiStep draft all k tokens in one session run when the draft decoder can
    *   (`Decoder.greedyDraft`: loaded with `multiStepDraft`) and the drafts are greedy (default
-   *   true). Same tokens as k single steps; on WebGPU a small draft's step is mostly per-run
-   *   overhead, so this cuts the draft cost c about k-fold.
+   *   true). Same tokens as k single steps, without k − 1 session runs and logits downloads
+   *   (H200, 4 steps: 10.6 instead of 12.2 ms at batch 1, 10.7 instead of 15.8 at batch 64).
    * @param options.greedyDrafts draft the argmax also for sampled sequences (temperature > 0):
    *   a point-mass draft (q = null), still exact under the acceptance rule, which lets sampled
    *   rollouts use the multi-step graph too; acceptance is p(argmax of q) instead of
@@ -45,8 +45,8 @@ export class ModelDrafter implements Drafter {
    */
   constructor(
     private readonly draft: Decoder,
-    compactAt = 32,
-    holeShare = draft.info.device === 'cpu' ? 0.25 : 0.5,
+    compactAt?: number,
+    holeShare?: number,
     options: { readonly multiStep?: boolean; readonly greedyDrafts?: boolean } = {},
   ) {
     this.batch = new KvBatch(draft, compactAt, holeShare);

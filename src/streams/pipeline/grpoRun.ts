@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { bufferTime, filter, from, lastValueFrom, map, share, toArray, type Subscription } from 'rxjs';
 import type { Tokenizer } from '@huggingface/tokenizers';
-import { createEventFactory, type EventFactory } from '../../events/factory.js';
+import { createEventFactory } from '../../events/factory.js';
 import type {
   AdvantagesComputed,
   RewardAssigned,
