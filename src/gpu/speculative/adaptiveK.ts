@@ -25,7 +25,10 @@ export interface AdaptiveKOptions {
   readonly exploreBudget?: number;
   /** Rounds per (bucket, k) a measured rate is computed over (default 8, the most recent). */
   readonly window?: number;
-  /** While speculating, re-measure k = 0 (three rounds) after this many rounds of the bucket (default 32). */
+  /**
+   * While speculating, re-measure k = 0 (three rounds) after this many rounds of the bucket
+   * (default 32; 2× while the best k wins by ≥ 20%, 4× at ≥ 40%).
+   */
   readonly refreshEvery?: number;
   /** While k = 0 wins, probe k = 1 after 16, 32, … rounds, at most every this many (default 128). */
   readonly probeEvery?: number;
@@ -127,6 +130,8 @@ interface Bucket {
   switched: boolean;
   /** Plain rounds still to run for a refresh of R(b, 0) (three: the first one is a switch). */
   refreshLeft: number;
+  /** Refreshes of R(b, 0) begun while speculating (the first one comes at `refreshEvery` in any case). */
+  refreshes: number;
   /** The best plain rate measured at this bucket (over ≥ 2 samples). */
   bestPlain: number;
   /**
@@ -183,9 +188,10 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  *    worst-case loss (Ĉ(k) − 1 / R(b, 0), no token accepted) ≤ `exploreBudget` · elapsed + one
  *    plain round. So speculation that pays buys more exploration, and a drafter that never pays
  *    costs at most ~1.5% of the time.
- * 5. While speculating, k = 0 runs again (three rounds) every `refreshEvery` rounds, and its
- *    rate is taken over its last 4 samples only: its cost grows with the cache (and with other
- *    processes' load), and an old plain rate would flatter speculation.
+ * 5. While speculating, k = 0 runs again (three rounds) every `refreshEvery` rounds (2× that
+ *    while the best k wins by ≥ 20%, 4× at ≥ 40%: `refreshInterval`), and its rate is taken over
+ *    its last 4 samples only: its cost grows with the cache (and with other processes' load),
+ *    and an old plain rate would flatter speculation.
  * 6. Switching k costs: on a CPU a plain step right after a longer one costs ~1.5× a steady
  *    one (ONNX Runtime re-plans its buffers for the new shapes). The first round after a switch
  *    is therefore not a sample of its arm (it still goes to the ledger, a switch back to k = 0
@@ -251,8 +257,9 @@ export class AdaptiveK {
     if (st.switched && st.lastK !== null && st.lastK > 0 && this.affordable(batchSize, st.lastK)) return st.lastK;
     const best = this.bestK(batchSize);
     if (st.refreshLeft > 0) return 0;
-    if (best > 0 && st.sinceZero >= this.refreshEvery) {
+    if (best > 0 && st.sinceZero >= this.refreshInterval(batchSize, best)) {
       st.refreshLeft = 3;
+      st.refreshes++;
       return 0;
     }
     // The safety net: speculation that measured faster but lost in total (a noisy comparison,
@@ -260,6 +267,22 @@ export class AdaptiveK {
     if (best > 0 && this.ledger > 2 * this.budget * this.elapsed + 2 * this.plainRound(batchSize)) return 0;
     const explore = this.candidate(batchSize, best);
     return explore !== null && this.affordable(batchSize, explore) ? explore : best;
+  }
+
+  /**
+   * Rounds of speculation between two k = 0 refreshes: `refreshEvery`, doubled while the best k
+   * beats plain by ≥ 20% and doubled again at ≥ 40% (`exploitRate` over `plainRate`), once a
+   * first refresh at `refreshEvery` has re-measured plain. A refresh
+   * guards a decision that a change of the plain rate could flip; the wider the margin, the
+   * larger the change it takes, and each refresh gives up speculation for 3 rounds (at a 2.7×
+   * margin, 32-round refreshes cost ~5% of the tokens: H200, batch 1, rollout reuse).
+   */
+  private refreshInterval(batchSize: number, best: number): number {
+    // The first refresh comes at `refreshEvery` in any case: the margin may rest on plain
+    // rounds measured while another process held the cores.
+    if (this.bucket(batchSize).refreshes === 0) return this.refreshEvery;
+    const margin = this.exploitRate(batchSize, best)! / this.plainRate(batchSize)! - 1;
+    return this.refreshEvery * (margin >= 2 * REFRESH_MARGIN ? 4 : margin >= REFRESH_MARGIN ? 2 : 1);
   }
 
   /**
@@ -542,7 +565,7 @@ export class AdaptiveK {
   private bucket(batchSize: number): Bucket {
     const b = bucketOf(batchSize);
     let st = this.buckets.get(b);
-    if (!st) this.buckets.set(b, (st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, bestPlain: 0, switchExcess: undefined }));
+    if (!st) this.buckets.set(b, (st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, bestPlain: 0, switchExcess: undefined }));
     return st;
   }
 }
@@ -582,6 +605,8 @@ const STALE_ROUNDS = 64;
 const FIRST_PROBE = 16;
 /** History weight of the switch-cost estimate per observed switch. */
 const SWITCH_DECAY = 0.8;
+/** Speculation's margin over plain that doubles the rounds between refreshes (twice it: 4×). */
+const REFRESH_MARGIN = 0.2;
 /** A k = 1 predicted below this share of the plain rate waits `probeEvery` rounds between probes. */
 const HOPELESS = 0.85;
 const PRIOR_WEIGHT = 2;

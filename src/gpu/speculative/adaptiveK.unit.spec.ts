@@ -114,13 +114,30 @@ describe('AdaptiveK', () => {
     expect(chosen.slice(-30).filter((k) => k > 0).length).toBeLessThanOrEqual(2); // at most one 2-round probe
   });
 
-  it('re-measures k = 0 (3 rounds) every refreshEvery rounds while speculating', () => {
+  it('re-measures k = 0 (3 rounds) every refreshEvery rounds while speculation wins narrowly', () => {
+    // k = 1 wins by 10.7% (1.55 tokens for 1.4 plain rounds); k = 2 by 3%.
     const ak = new AdaptiveK({ kMax: 4, refreshEvery: 10 });
-    const { chosen } = simulate(ak, gpuSmall(0.95), 120);
-    const runs = zeroRuns(chosen).filter(([start]) => start >= 40);
+    const { chosen } = simulate(ak, { seconds: (k) => 1 + 0.4 * k, alpha: 0.55, batch: 1 }, 160);
+    expect(ak.bestK(1)).toBe(1);
+    const runs = zeroRuns(chosen).filter(([start]) => start >= 60);
     expect(runs.length).toBeGreaterThanOrEqual(5);
     expect(runs.every(([, length]) => length === 3)).toBe(true);
     for (let i = 1; i < runs.length; i++) expect(runs[i]![0] - runs[i - 1]![0]).toBe(13);
+  });
+
+  it('refreshes k = 0 2× less often at a ≥ 20% margin, 4× less at ≥ 40%', () => {
+    // margin 265%: every 4 · 10 rounds of speculation (+ 3 refresh rounds)
+    const wide = simulate(new AdaptiveK({ kMax: 4, refreshEvery: 10 }), gpuSmall(0.95), 300);
+    const wideRuns = zeroRuns(wide.chosen).filter(([start]) => start >= 60);
+    expect(wideRuns.length).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < wideRuns.length; i++) expect(wideRuns[i]![0] - wideRuns[i - 1]![0]).toBe(43);
+    // margin 30% (k = 1: 1.5 tokens for 1.15 plain rounds; longer k win less): every 2 · 10
+    const mid = new AdaptiveK({ kMax: 2, refreshEvery: 10 });
+    const { chosen } = simulate(mid, { seconds: (k) => 1 + 0.15 * k + (k > 1 ? 0.5 : 0), alpha: 0.5, batch: 1 }, 200);
+    expect(mid.bestK(1)).toBe(1);
+    const runs = zeroRuns(chosen).filter(([start]) => start >= 60);
+    expect(runs.length).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < runs.length; i++) expect(runs[i]![0] - runs[i - 1]![0]).toBe(23);
   });
 
   it('probes k = 1 while k = 0 wins, after 16, 32, … rounds (at most probeEvery), within budget', () => {
@@ -149,13 +166,21 @@ describe('AdaptiveK', () => {
 
   it('turns off speculation that only looked faster because plain was measured under load', () => {
     const ak = new AdaptiveK({ kMax: 2 });
-    // Plain costs 2 s while another process holds the cores (first 10 plain rounds), then 1 s;
-    // k ≥ 1 costs 1.5 s and yields 1.2 tokens: a loss against the true plain rate.
-    let plainRounds = 0;
-    const loaded: System = { seconds: (k) => (k === 0 ? (++plainRounds <= 10 ? 2 : 1) : 1.5 + 0.01 * k), alpha: 0.2, batch: 4 };
+    // Plain costs 2 s while another process holds the cores (the first 20 s), then 1 s; k ≥ 1
+    // costs 1.5 s and yields 1.2 tokens: a loss against the true plain rate.
+    let clock = 0;
+    const loaded: System = {
+      seconds: (k) => {
+        const s = k === 0 ? (clock < 20 ? 2 : 1) : 1.5 + 0.01 * k;
+        clock += s;
+        return s;
+      },
+      alpha: 0.2,
+      batch: 4,
+    };
     const { chosen } = simulate(ak, loaded, 200);
     expect(chosen.slice(0, 40).some((k) => k > 0)).toBe(true); // it was fooled at first
-    // k = 0 refreshes replace the loaded plain samples within window · refreshEvery rounds.
+    // The first refresh (after refreshEvery rounds, whatever the margin) re-measures plain.
     expect(chosen.slice(-60).filter((k) => k > 0).length).toBeLessThanOrEqual(4); // two 2-round probes at most
     expect(ak.bestK(4)).toBe(0);
   });
