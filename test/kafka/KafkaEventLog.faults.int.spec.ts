@@ -109,4 +109,60 @@ describe('KafkaEventLog under broker restarts', () => {
       await log.close();
     }
   }, 150_000);
+
+  it('a follower across a broker outage resumes where it stopped, within seconds: every event once, in the log order', async () => {
+    // Default partitioning (6 partitions for rollout events): on this broker kafkajs then
+    // usually crashes the idle reader's consumer when the broker dies ("No broker available")
+    // and restarts it; otherwise its member re-joins the group ("coordinator is not aware of
+    // this member"). Either way the reader must resume at the offsets it reached.
+    const topology = defaultTopology(uniqueName('faults-follow'));
+    const restarts: string[] = [];
+    // Few, short retries: an 8 s outage outlasts them (the defaults ride out tens of seconds).
+    const log = new KafkaEventLog({
+      brokers: [broker.brokers],
+      topology,
+      readerRetry: { retries: 2, initialRetryTime: 100, maxRetryTime: 400 },
+      onReaderRestart: (info) => restarts.push(info.error),
+    });
+    const f = createEventFactory({ runId: 'faults', source: 'follow', prng: seededPrng(7) });
+    const got: string[] = [];
+    let failed: unknown;
+    try {
+      await log.append(rolloutEvents(f, 60, 1));
+      const sub = log.follow().subscribe({ next: (p) => got.push(p.event.id), error: (e: unknown) => (failed = e) });
+      let resumeMs = 0;
+      try {
+        const until = async (n: number, what: string, timeoutMs: number): Promise<void> => {
+          const deadline = Date.now() + timeoutMs;
+          while (got.length < n && failed === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+          if (failed !== undefined) throw failed;
+          expect(got.length, what).toBeGreaterThanOrEqual(n);
+        };
+        await until(60, 'the backlog before the outage', 30_000);
+        await new Promise((r) => setTimeout(r, 2_000)); // the follower idles, polling for more
+        await stopLocalBroker(stateDir, { keepData: true, kill: true });
+        await new Promise((r) => setTimeout(r, 8_000));
+        await startLocalBroker(stateDir, process.pid);
+        const back = Date.now();
+        await log.append(rolloutEvents(f, 60, 2));
+        // A restarted member used to wait ~30 s (the session timeout) for its dead predecessor
+        // to leave the group before it could join; a reader's session is 6 s now.
+        await until(120, 'the events appended after the restart, within 20 s', 20_000);
+        resumeMs = Date.now() - back;
+        await new Promise((r) => setTimeout(r, 1_000)); // anything delivered twice would show by now
+      } finally {
+        sub.unsubscribe();
+      }
+      const all = await firstValueFrom(log.read().pipe(toArray()));
+      console.log(
+        `[faults] follower across an 8 s outage (SIGKILL): ${restarts.length} consumer restart(s) by kafkajs, resumed ${resumeMs} ms after the broker was back, ` +
+          `${got.length} events delivered, the log holds ${all.length}`,
+      );
+      expect(failed).toBeUndefined();
+      expect(got).toEqual(all.map((p) => p.event.id)); // each once, in the log's order
+      expect(new Set(got).size).toBe(120);
+    } finally {
+      await log.close();
+    }
+  }, 150_000);
 });

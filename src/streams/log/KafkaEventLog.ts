@@ -30,6 +30,14 @@ export interface KafkaEventLogOptions {
   readRoles?: readonly TopicRole[];
   /** Called after a record was written to the dead-letter topic. */
   onDeadLetter?: (info: { topic: string; partition: number; offset: string; error: string }) => void;
+  /**
+   * Retries of a reader's consumer before kafkajs restarts it (default: 30 retries, 200 ms
+   * doubling to 3 s: tens of seconds of broker outage). A restarted reader resumes where it
+   * stopped; `onReaderRestart` is told.
+   */
+  readerRetry?: { retries?: number; initialRetryTime?: number; maxRetryTime?: number };
+  /** Called when kafkajs restarts a `read`/`follow` consumer after a retriable crash. */
+  onReaderRestart?: (info: { error: string }) => void;
 }
 
 /**
@@ -270,11 +278,29 @@ export class KafkaEventLog implements EventLog {
           groupId: `${this.topology.prefix}.reader.${randomUUID()}`,
           allowAutoTopicCreation: false,
           maxWaitTimeInMs: 100,
-          retry: { initialRetryTime: 200, maxRetryTime: 3_000, retries: 30 },
+          // The group has this one member and no offsets; a short session lets a member that
+          // kafkajs restarted after a crash join without waiting 30 s for its dead predecessor
+          // (still a member of the group the broker kept) to time out. 6 s is the broker's
+          // minimum (group.min.session.timeout.ms).
+          sessionTimeout: 6_000,
+          rebalanceTimeout: 6_000,
+          retry: { initialRetryTime: 200, maxRetryTime: 3_000, retries: 30, ...this.options.readerRetry },
         });
         this.consumers.add(consumer);
-        consumer.on(consumer.events.CRASH, (e) => {
+        const c = consumer;
+        // kafkajs restarts a consumer after a retriable crash (a broker gone for longer than the
+        // retries, a coordinator still loading) with a new group member that knows nothing of
+        // the seeks: every join (the first, and each after a restart) seeks each partition to
+        // the next offset the range wants, so a restarted reader resumes where it stopped
+        // (SortedRange drops anything delivered twice). Seeking inside the join event, before
+        // the first fetch, also cannot fail the way a seek after `run()` did when the first
+        // join had crashed ("consumer group was not initialized").
+        c.on(c.events.GROUP_JOIN, () => {
+          if (!stopped) for (const s of range.starts()) c.seek(s);
+        });
+        c.on(c.events.CRASH, (e) => {
           if (!e.payload.restart) subscriber.error(e.payload.error);
+          else this.options.onReaderRestart?.({ error: e.payload.error instanceof Error ? e.payload.error.message : String(e.payload.error) });
         });
         await consumer.connect();
         await consumer.subscribe({ topics: this.topics, fromBeginning: true });
@@ -298,7 +324,6 @@ export class KafkaEventLog implements EventLog {
             finishBacklog();
           },
         });
-        for (const s of range.starts()) consumer.seek(s);
       };
       run().catch((err: unknown) => subscriber.error(err));
       return () => {
