@@ -1,7 +1,9 @@
 /**
  * `npm run bench -- spec [--device cpu|webgpu] [--fused] [--quick] [--batches 1,8,64] [--tokens N]
  * [--k N] [--reps R] [--waves W] [--trace DIR] [--stepwise-draft] [--same-length] [--draft-threads N] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
- * and 64, for each drafter (draft model, n-gram, rollout reuse) at a fixed k and at adaptive k.
+ * and 64, for each drafter (draft model, n-gram, rollout reuse) at a fixed k and at adaptive k —
+ * `auto` from a cold start in every run, `warm` with one AdaptiveK kept across the repetitions
+ * (as a training run keeps one across its steps).
  *
  * The draft model drafts greedily with the k-step graph (`multiStepDraft`: one session run per
  * round); `--stepwise-draft` adds rows `model1` that draft one session run per token.
@@ -46,7 +48,7 @@ import type { Device } from '../../gpu/runtime/Decoder.js';
 import { loadDecoder } from '../../gpu/runtime/loadDecoder.js';
 import { generate } from '../../gpu/sampling/generate.js';
 import { Xoshiro128, normal } from '../../gpu/sampling/rng.js';
-import { theoreticalSpeedup } from '../../gpu/speculative/adaptiveK.js';
+import { AdaptiveK, theoreticalSpeedup } from '../../gpu/speculative/adaptiveK.js';
 import type { SpecDecodeCounters } from '../../gpu/speculative/counters.js';
 import type { Drafter } from '../../gpu/speculative/drafter.js';
 import { SpeculativeEngine, type RoundTrace } from '../../gpu/speculative/engine.js';
@@ -254,7 +256,14 @@ export const specBenchmark: Benchmark = {
           },
         ],
       ];
-      const configs = makers.flatMap(([name, make]) => (name === 'plain' ? [{ name, make, k: 0 as number | 'auto' }] : [kFixed, 'auto' as const].map((k) => ({ name, make, k }))));
+      // 'auto': a fresh AdaptiveK per run (a cold start: it measures plain and explores k anew);
+      // 'warm': one AdaptiveK kept across the repetitions, as `specstream train` and each worker
+      // keep one across a run's steps — from the second repetition on, what it learnt before.
+      const configs = makers.flatMap(([name, make]) =>
+        name === 'plain'
+          ? [{ name, make, k: 0 as number | 'auto' | 'warm', warm: undefined as AdaptiveK | undefined }]
+          : [kFixed, 'auto' as const, 'warm' as const].map((k) => ({ name, make, k, warm: k === 'warm' ? new AdaptiveK({ kMax: K_MAX }) : undefined })),
+      );
       let genSec = Infinity;
       let genTokens = 0;
       let reference: number[][] = [];
@@ -275,7 +284,11 @@ export const specBenchmark: Benchmark = {
         if (rep % 2 === 1) order.reverse();
         for (const [ci, cfg] of order) {
           const trace: RoundTrace[] = [];
-          const engine = new SpeculativeEngine({ target, drafter: cfg.make(), k: cfg.k, kMax: K_MAX, maxBatchSize: B, ...(traceDir ? { onRound: (r: RoundTrace) => trace.push(r) } : {}) });
+          const engine = new SpeculativeEngine({
+            target, drafter: cfg.make(), k: cfg.k === 'warm' ? 'auto' : cfg.k, kMax: K_MAX, maxBatchSize: B,
+            ...(cfg.warm ? { adaptiveK: cfg.warm } : {}),
+            ...(traceDir ? { onRound: (r: RoundTrace) => trace.push(r) } : {}),
+          });
           prompts.forEach((p, i) =>
             engine.add({ requestId: `r${i}`, promptId: `p${i}`, groupIndex: 0, promptTokenIds: p, sampling: { ...params, maxNewTokens: lengthOf(i), seed: 1000 + i, stopTokenIds: [], stopStrings: [] } }),
           );
@@ -325,12 +338,12 @@ export const specBenchmark: Benchmark = {
           acceptanceRate: c.numDraftTokens > 0 ? c.numAcceptedTokens / c.numDraftTokens : 0, c: cost, meanK: kRound,
           theoretical: S, fractionOfTheoretical: tps / plainTps / S,
           theoreticalIfProposed: sIfProposed, fractionIfProposed: tps / plainTps / sIfProposed,
-          ...(cfg.k === 'auto' ? { roundsPerK: [...b.kCounts], ledgerShare: b.explore } : {}),
+          ...(cfg.k === 'auto' || cfg.k === 'warm' ? { roundsPerK: [...b.kCounts], ledgerShare: b.explore } : {}),
         };
         rows.push(row);
         console.log(
           `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(alpha)}   ${fmt(alphaIfProposed)}     ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${fmt(sIfProposed)}   ${fmt(row.fractionIfProposed)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}` +
-            (cfg.k === 'auto' ? `    k ${b.kCounts.map((n, k) => (n > 0 ? `${k}:${n}` : '')).filter(Boolean).join(' ')}; ledger ${b.explore >= 0 ? '+' : ''}${(100 * b.explore).toFixed(1)}%` : ''),
+            (cfg.k === 'auto' || cfg.k === 'warm' ? `    k ${b.kCounts.map((n, k) => (n > 0 ? `${k}:${n}` : '')).filter(Boolean).join(' ')}; ledger ${b.explore >= 0 ? '+' : ''}${(100 * b.explore).toFixed(1)}%` : ''),
         );
       });
     }
