@@ -361,7 +361,10 @@ export class KafkaEventLog implements EventLog {
   /**
    * `admin.fetchTopicOffsets`, retried while a partition's leader is not serving yet: kafkajs
    * gives up at once on NOT_LEADER_FOR_PARTITION, which a topic another client created a moment
-   * ago returns until the broker has applied the new leadership (KRaft), for up to 10 s.
+   * ago returns until the broker has applied the new leadership (KRaft), for up to 10 s. On such
+   * a topic kafkajs can also get an empty answer to one of its two offset requests and fail with
+   * a TypeError of its own ("Cannot destructure property 'partitions' of 'low.pop(...)'", seen
+   * once in the workers end-to-end test): retried the same way.
    */
   private async topicOffsets(topic: string): Promise<Array<{ partition: number; high: string; low: string }>> {
     for (let attempt = 0; ; attempt++) {
@@ -369,7 +372,8 @@ export class KafkaEventLog implements EventLog {
         return await this.admin.fetchTopicOffsets(topic);
       } catch (err) {
         const type = (err as { type?: string }).type;
-        if (attempt >= 50 || (type !== 'NOT_LEADER_FOR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE')) throw err;
+        const transient = type === 'NOT_LEADER_FOR_PARTITION' || type === 'LEADER_NOT_AVAILABLE' || err instanceof TypeError;
+        if (attempt >= 50 || !transient) throw err;
         await new Promise((r) => setTimeout(r, 200));
         await this.admin.fetchTopicMetadata({ topics: [topic] }); // the leader may have moved
       }
