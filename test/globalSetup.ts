@@ -2,32 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { Kafka, logLevel } from 'kafkajs';
 import { startLocalBroker, stopLocalBroker } from '../src/streams/log/kafka/localBroker.js';
-
-/**
- * Joins a throw-away consumer group once, so the broker's group coordinator (the
- * __consumer_offsets partitions) is loaded before the tests start: on a fresh broker the first
- * group operations can fail with "the coordinator is loading", which kafkajs answers by
- * restarting the consumer — a race some tests would otherwise hit at random.
- */
-async function warmUpGroupCoordinator(brokers: string): Promise<void> {
-  const kafka = new Kafka({ clientId: 'specstream-test-warmup', brokers: [brokers], logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  const consumer = kafka.consumer({ groupId: `warmup-${Date.now()}`, sessionTimeout: 6000, heartbeatInterval: 500 });
-  try {
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: 'specstream-test-warmup', numPartitions: 1 }], waitForLeaders: true });
-    await consumer.connect();
-    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-    await consumer.subscribe({ topics: ['specstream-test-warmup'], fromBeginning: true });
-    await consumer.run({ eachMessage: async () => undefined });
-    await Promise.race([joined, new Promise((r) => setTimeout(r, 60_000))]);
-  } finally {
-    await consumer.disconnect().catch(() => undefined);
-    await admin.disconnect().catch(() => undefined);
-  }
-}
 
 /** A test file needs the broker when its path names Kafka (`KafkaEventLog.int.spec.ts`, `test/kafka/…`). */
 const kafkaSpec = /kafka/i;
@@ -71,7 +46,6 @@ export default async function setup(project: TestProject): Promise<void | (() =>
   const stateDir = mkdtempSync(join(tmpdir(), 'specstream-kafka-test-'));
   const started = Date.now();
   const broker = await startLocalBroker(stateDir, process.pid);
-  await warmUpGroupCoordinator(broker.brokers);
   process.stderr.write(`[kafka] test broker ${broker.brokers} ready in ${Date.now() - started} ms (logs: ${stateDir}/logs)\n`);
   process.env['SPECSTREAM_KAFKA_BROKERS'] = broker.brokers;
   project.provide('kafkaBrokers', broker.brokers);
