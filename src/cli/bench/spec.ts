@@ -260,9 +260,9 @@ export const specBenchmark: Benchmark = {
       // 'warm': one AdaptiveK kept across the repetitions, as `specstream train` and each worker
       // keep one across a run's steps — from the second repetition on, what it learnt before.
       const configs = makers.flatMap(([name, make]) =>
-        name === 'plain'
-          ? [{ name, make, k: 0 as number | 'auto' | 'warm', warm: undefined as AdaptiveK | undefined }]
-          : [kFixed, 'auto' as const, 'warm' as const].map((k) => ({ name, make, k, warm: k === 'warm' ? new AdaptiveK({ kMax: K_MAX }) : undefined })),
+        (name === 'plain' ? [0] : [kFixed, 'auto' as const, 'warm' as const]).map((k) => ({
+          name, make, k, adaptive: typeof k === 'string', kept: k === 'warm' ? new AdaptiveK({ kMax: K_MAX }) : undefined,
+        })),
       );
       let genSec = Infinity;
       let genTokens = 0;
@@ -285,8 +285,8 @@ export const specBenchmark: Benchmark = {
         for (const [ci, cfg] of order) {
           const trace: RoundTrace[] = [];
           const engine = new SpeculativeEngine({
-            target, drafter: cfg.make(), k: cfg.k === 'warm' ? 'auto' : cfg.k, kMax: K_MAX, maxBatchSize: B,
-            ...(cfg.warm ? { adaptiveK: cfg.warm } : {}),
+            target, drafter: cfg.make(), k: cfg.adaptive ? 'auto' : (cfg.k as number), kMax: K_MAX, maxBatchSize: B,
+            ...(cfg.kept ? { adaptiveK: cfg.kept } : {}),
             ...(traceDir ? { onRound: (r: RoundTrace) => trace.push(r) } : {}),
           });
           prompts.forEach((p, i) =>
@@ -338,12 +338,12 @@ export const specBenchmark: Benchmark = {
           acceptanceRate: c.numDraftTokens > 0 ? c.numAcceptedTokens / c.numDraftTokens : 0, c: cost, meanK: kRound,
           theoretical: S, fractionOfTheoretical: tps / plainTps / S,
           theoreticalIfProposed: sIfProposed, fractionIfProposed: tps / plainTps / sIfProposed,
-          ...(cfg.k === 'auto' || cfg.k === 'warm' ? { roundsPerK: [...b.kCounts], ledgerShare: b.explore } : {}),
+          ...(cfg.adaptive ? { roundsPerK: [...b.kCounts], ledgerShare: b.explore } : {}),
         };
         rows.push(row);
         console.log(
           `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(alpha)}   ${fmt(alphaIfProposed)}     ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${fmt(sIfProposed)}   ${fmt(row.fractionIfProposed)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}` +
-            (cfg.k === 'auto' || cfg.k === 'warm' ? `    k ${b.kCounts.map((n, k) => (n > 0 ? `${k}:${n}` : '')).filter(Boolean).join(' ')}; ledger ${b.explore >= 0 ? '+' : ''}${(100 * b.explore).toFixed(1)}%` : ''),
+            (cfg.adaptive ? `    k ${b.kCounts.map((n, k) => (n > 0 ? `${k}:${n}` : '')).filter(Boolean).join(' ')}; ledger ${b.explore >= 0 ? '+' : ''}${(100 * b.explore).toFixed(1)}%` : ''),
         );
       });
     }
