@@ -55,6 +55,12 @@ describe(`generate on ${testDevice} (seed ${seed}; rerun with SPECSTREAM_SEED=${
       expect(r.tokenIds).toEqual(k < 0 ? all[i]!.tokenIds : all[i]!.tokenIds.slice(0, k + 1));
       expect(r.finishReason).toBe(k < 0 ? 'length' : 'stop');
     });
+    // one limit per prompt: each row stops at its own, the same tokens as far as it goes
+    const limits = [2, 6, 1, 4];
+    const ragged = await generate(dec, { prompts, params, maxNewTokens: limits, seed, eosTokenIds: [] });
+    ragged.forEach((r, i) => expect(r.tokenIds).toEqual(all[i]!.tokenIds.slice(0, limits[i])));
+    await expect(generate(dec, { prompts, params, maxNewTokens: [2, 3], seed })).rejects.toThrow(/2 limits for 4 prompts/);
+    await expect(generate(dec, { prompts, params, maxNewTokens: [2, 3, 0, 1], seed })).rejects.toThrow(/maxNewTokens\[2\] must be an integer ≥ 1; got 0/);
     await dec.release();
   });
 

@@ -9,7 +9,8 @@ export interface GenerateRequest {
   /** Prompt token ids per sample (the batch). */
   readonly prompts: readonly (readonly number[])[];
   readonly params: SamplingParams;
-  readonly maxNewTokens: number;
+  /** New tokens per sample: one limit for all, or one per prompt (a batch of rollouts of different lengths). */
+  readonly maxNewTokens: number | readonly number[];
   /**
    * Seed; sample i draws from `new Xoshiro128(seed, streamOffset + i)`, so a row's tokens do not
    * depend on which other rows share its batch.
@@ -44,8 +45,12 @@ export interface GenerateResult {
  */
 export async function generate(decoder: Decoder, req: GenerateRequest): Promise<GenerateResult[]> {
   processorsFor(req.params); // validate before any work
-  if (!(Number.isInteger(req.maxNewTokens) && req.maxNewTokens >= 1)) throw new Error(`maxNewTokens must be an integer ≥ 1; got ${req.maxNewTokens}`);
   const n = req.prompts.length;
+  const limits = typeof req.maxNewTokens === 'number' ? Array<number>(n).fill(req.maxNewTokens) : [...req.maxNewTokens];
+  if (limits.length !== n) throw new Error(`maxNewTokens has ${limits.length} limits for ${n} prompts; give one number, or one per prompt`);
+  limits.forEach((m, i) => {
+    if (!(Number.isInteger(m) && m >= 1)) throw new Error(`maxNewTokens${typeof req.maxNewTokens === 'number' ? '' : `[${i}]`} must be an integer ≥ 1; got ${m}`);
+  });
   if (n === 0) return [];
   req.prompts.forEach((p, i) => {
     if (p.length === 0) throw new Error(`prompt ${i} is empty; give at least one token (e.g. the BOS id)`);
@@ -95,7 +100,7 @@ export async function generate(decoder: Decoder, req: GenerateRequest): Promise<
           }
         }
         if (done) o.finishReason = 'stop';
-        else if (o.tokenIds.length >= req.maxNewTokens) done = true;
+        else if (o.tokenIds.length >= limits[s]!) done = true;
         if (!done) {
           keep.push(row);
           tokens.push(token);
