@@ -175,7 +175,11 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  *    round cost interpolated between measured arms (extrapolated from the two nearest). The
  *    first arm explored is k = 1 (cheapest; measures the cost slope). While k = 0 wins, k = 1 is
  *    probed after 16, 32, … rounds (at most `probeEvery`) so acceptance stays measured; a k = 1
- *    predicted below 85% of plain waits `probeEvery` rounds at once (`hopeless`).
+ *    predicted below 85% of plain waits `probeEvery` rounds at once (`hopeless`). With a free
+ *    drafter (n-gram, rollout reuse: `Drafter.free`) the engine drafts in the shadow of k = 0
+ *    rounds and reports what plain decoding then emitted (`observeShadow`): acceptance stays
+ *    measured without probes, so once the bucket has measured a speculative round's cost the
+ *    blind probes stop, and a stale arm is explored when that fresh acceptance predicts a win.
  * 3b. A new bucket starts from the other buckets' evidence (a batch shrinking 64 → 1 as rows
  *    finish passes 7 buckets in ~127 rounds; exploring anew in each costs more than speculation
  *    wins back): acceptance is pooled over buckets anyway, and round costs are predicted from
@@ -222,6 +226,8 @@ export class AdaptiveK {
   private readonly buckets = new Map<number, Bucket>();
   private ledger = 0;
   private elapsed = 0;
+  /** Acceptance is measured by shadow drafts too (`observeShadow`). */
+  private shadowed = false;
 
   constructor(options: AdaptiveKOptions) {
     if (!Number.isInteger(options.kMax) || options.kMax < 0) {
@@ -424,6 +430,20 @@ export class AdaptiveK {
   }
 
   /**
+   * Records one shadow draft (`Drafter.free`): a point-mass proposal of up to `k` tokens made
+   * at a k = 0 round, of which plain decoding went on to emit the first `accepted`. For a point
+   * mass, plain decoding emits the drafted token exactly as often as the acceptance rule accepts
+   * it, so this is an observation of the same per-position acceptance as `observeAcceptance`.
+   * From the first one on, acceptance no longer needs probing rounds: buckets that measured a
+   * speculative round cost stop the blind k = 1 probes, and explore a k only when the fresh
+   * acceptance predicts it beats plain (step 3).
+   */
+  observeShadow(k: number, accepted: number): void {
+    this.shadowed = true;
+    this.observeAcceptance(k, accepted);
+  }
+
+  /**
    * The arm to explore, or null: the first time k = 1; then the unmeasured or stale arm with the
    * best predicted rate, if that beats the exploit arm's measured rate; else, while k = 0 wins, a
    * k = 1 probe once `probeAfter` rounds passed without speculation.
@@ -451,7 +471,9 @@ export class AdaptiveK {
       }
       if (rate !== undefined && rate > candRate) [cand, candRate] = [k, rate];
     }
-    if (cand === null && best === 0 && st.sinceSpec >= st.probeAfter) {
+    // Blind probes keep acceptance measured; shadow drafts measure it for free once the bucket
+    // knows what a speculative round costs (the stale arms above are then explored on prediction).
+    if (cand === null && best === 0 && st.sinceSpec >= st.probeAfter && !(this.shadowed && !fresh)) {
       st.probing = true;
       return 1;
     }

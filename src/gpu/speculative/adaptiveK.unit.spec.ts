@@ -154,6 +154,33 @@ describe('AdaptiveK', () => {
     expect(starts.slice(2, 5).map((p, i) => p - starts[i + 1]!)).toEqual([34, 34, 34]);
   });
 
+  it('with shadow drafts (a free drafter measured at k = 0): no blind probes once k ≥ 1 has a cost; speculates again when acceptance returns', () => {
+    // GPU at batch 1: speculation pays at α = 0.9 and loses at α = 0. The drafter matches
+    // nothing for 300 rounds, then 90% per position; at k = 0 rounds its shadow drafts say so.
+    const ak = new AdaptiveK({ kMax: 4 });
+    const sys = gpuSmall(0);
+    const chosen: number[] = [];
+    for (let r = 0; r < 600; r++) {
+      const alpha = r < 300 ? 0 : 0.9;
+      const k = ak.choose(1);
+      chosen.push(k);
+      for (let s = 0; s < 10; s++) {
+        const u = (s + 0.5) / 10;
+        let accepted = 0;
+        while (accepted < (k === 0 ? 4 : k) && alpha ** (accepted + 1) > u) accepted++;
+        if (k === 0) ak.observeShadow(4, accepted);
+        else ak.observeAcceptance(k, accepted);
+      }
+      ak.observeRound({ batchSize: 1, k, tokensPerRow: tokensAt(alpha, k), seconds: sys.seconds(k) });
+    }
+    const spec = chosen.flatMap((k, i) => (k > 0 ? [i] : []));
+    // the first exploration (k = 1 right after 2 plain rounds), then nothing until α returns
+    expect(spec.filter((i) => i < 300)).toEqual([2, 3]);
+    const back = spec.find((i) => i >= 300)!;
+    expect(back).toBeLessThan(300 + 70); // the k = 1 arm went stale: explored on the shadows' prediction
+    expect(chosen.slice(back + 20, 600).filter((k) => k >= 3).length).toBeGreaterThan(0.8 * (600 - back - 20));
+  });
+
   it('is not switched on by contention spikes in plain rounds', () => {
     const ak = new AdaptiveK({ kMax: 4 });
     // Plain costs 1 s, but every 5th plain round another process takes the cores (6 s).

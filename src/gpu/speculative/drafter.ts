@@ -54,6 +54,15 @@ export interface Drafter {
   /** Name written into `DraftVerified.drafter` (`model`, `ngram`, `reuse`, or a plug-in's). */
   readonly name: string;
   /**
+   * Proposing costs next to nothing (no model: a lookup) and `propose` changes no state, and
+   * every proposal is a point mass (`q: null`). With adaptive k the engine then also asks the
+   * drafter during k = 0 rounds and compares the proposal with the tokens plain decoding emits
+   * (*shadow drafting*): for a point mass the chance that plain decoding emits the drafted token
+   * is exactly the chance the acceptance rule accepts it, so acceptance stays measured while
+   * speculation is off, without probing rounds. Leave it unset for a drafter that runs a model.
+   */
+  readonly free?: boolean;
+  /**
    * Called once before the first round with the target's vocabulary size: a drafter whose
    * tokens cannot be the target's (a draft model with another vocabulary) throws here, naming
    * both sizes, instead of proposing garbage later.

@@ -179,6 +179,128 @@ describe('adaptive k shared across engines (a training run\'s steps)', () => {
   });
 });
 
+describe('shadow drafts (a free drafter while adaptive k runs k = 0)', () => {
+  /** Adaptive k that never speculates, recording the shadow observations it is given. */
+  class PlainOnly extends AdaptiveK {
+    readonly shadows: Array<[number, number]> = [];
+    override choose(): number {
+      return 0;
+    }
+    override observeShadow(k: number, accepted: number): void {
+      this.shadows.push([k, accepted]);
+      super.observeShadow(k, accepted);
+    }
+  }
+
+  /**
+   * The observations a shadow-drafting engine must make for one finished greedy sequence,
+   * rebuilt offline from its tokens: a proposal at every round that has none pending (the first
+   * round comes after the admission's token), judged against the tokens plain decoding went on to
+   * emit; it ends at the first mismatch, or after the bonus token once all matched; one cut off
+   * by the sequence's end is dropped; an empty proposal is kMax rejections at once.
+   */
+  function expectedShadows(drafter: NgramDrafter, prompt: readonly number[], out: readonly number[], maxNew: number, kMax: number): Array<[number, number]> {
+    const obs: Array<[number, number]> = [];
+    let pos = 1;
+    while (pos < out.length) {
+      const proposal = drafter.proposeOne([...prompt, ...out.slice(0, pos)], kMax).slice(0, Math.min(kMax, maxNew - pos - 1));
+      if (proposal.length === 0) {
+        obs.push([kMax, 0]);
+        pos++;
+        continue;
+      }
+      let matched = 0;
+      for (;;) {
+        const token = out[pos++]!;
+        if (pos === out.length) break; // the row finished: dropped
+        if (matched < proposal.length && token === proposal[matched]) matched++;
+        else {
+          obs.push([kMax, matched]);
+          break;
+        }
+      }
+    }
+    return obs;
+  }
+
+  it('n-gram: the observations equal those rebuilt from the output; the output and counters are plain decoding\'s', async () => {
+    const ak = new PlainOnly({ kMax: 3 });
+    const prompts = [[1, 5, 6, 7, 5, 6, 7, 5, 6]];
+    const engine = new SpeculativeEngine({ target, drafter: new NgramDrafter(), k: 'auto', adaptiveK: ak, maxBatchSize: 1 });
+    engine.add(req('r0', prompts[0]!, greedy(24)));
+    const [done] = await engine.runToCompletion();
+    await engine.dispose();
+    const plain = await generate(target, { prompts, params: { temperature: 0 }, maxNewTokens: 24, seed: 0 });
+    expect(done!.tokenIds).toEqual(plain[0]!.tokenIds);
+    expect(engine.counters.numDrafts).toBe(0); // shadows are no drafts: no DraftVerified counts them
+    expect(ak.shadows).toEqual(expectedShadows(new NgramDrafter(), prompts[0]!, done!.tokenIds, 24, 3));
+    expect(ak.shadows.length).toBeGreaterThan(2);
+  });
+
+  it('a batch of rows, each observed as if alone; a drafter with a model is never asked at k = 0', async () => {
+    const ak = new PlainOnly({ kMax: 2 });
+    const engine = new SpeculativeEngine({ target, drafter: new NgramDrafter(), k: 'auto', adaptiveK: ak, maxBatchSize: 3 });
+    PROMPTS.forEach((p, i) => engine.add(req(`r${i}`, p, greedy(LENGTHS[i]!))));
+    const done = await engine.runToCompletion();
+    await engine.dispose();
+    const expected = done.flatMap((d) => expectedShadows(new NgramDrafter(), PROMPTS[Number(d.requestId.slice(1))]!, d.tokenIds, LENGTHS[Number(d.requestId.slice(1))]!, 2));
+    const count = (xs: Array<[number, number]>) => [0, 1, 2].map((a) => xs.filter(([, x]) => x === a).length);
+    expect(count(ak.shadows)).toEqual(count(expected)); // interleaved across rows: compare the tallies
+    let asked = 0;
+    class AskedModel extends ModelDrafter {
+      override propose(...args: Parameters<ModelDrafter['propose']>) {
+        asked++;
+        return super.propose(...args);
+      }
+    }
+    const spy = new AskedModel(draft);
+    const plainOnly = new PlainOnly({ kMax: 2 });
+    const e2 = new SpeculativeEngine({ target, drafter: spy, k: 'auto', adaptiveK: plainOnly, maxBatchSize: 3 });
+    PROMPTS.forEach((p, i) => e2.add(req(`r${i}`, p, greedy(LENGTHS[i]!))));
+    await e2.runToCompletion();
+    await e2.dispose();
+    expect(asked).toBe(0);
+    expect(plainOnly.shadows).toEqual([]);
+  });
+
+  it('sampling (temperature 1): shadow acceptance has the rate real k = 1 rounds measure (two-proportion z-test)', async () => {
+    // Both are the same process in distribution: a point-mass draft is accepted with the chance
+    // p(x) that plain sampling emits x. 160 sequences of 16 tokens per side, ngram drafts.
+    class Fixed extends AdaptiveK {
+      readonly obs: number[] = [0, 0];
+      constructor(private readonly k: number) {
+        super({ kMax: 1 });
+      }
+      override choose(): number {
+        return this.k;
+      }
+      override observeAcceptance(k: number, accepted: number): void {
+        if (k === 1) {
+          this.obs[0]! += accepted;
+          this.obs[1]!++;
+        }
+        super.observeAcceptance(k, accepted);
+      }
+    }
+    const rate = async (k: number) => {
+      const ak = new Fixed(k);
+      const engine = new SpeculativeEngine({ target, drafter: new NgramDrafter({ maxN: 2 }), k: 'auto', adaptiveK: ak, maxBatchSize: 32 });
+      for (let i = 0; i < 160; i++) engine.add(req(`r${i}`, PROMPTS[i % PROMPTS.length]!, { ...sampled(16, 5000 + i), topK: 0, topP: 1, temperature: 1 }));
+      await engine.runToCompletion();
+      await engine.dispose();
+      return ak.obs as [number, number];
+    };
+    const [a1, n1] = await rate(0);
+    const [a2, n2] = await rate(1);
+    const p = (a1 + a2) / (n1 + n2);
+    const z = (a1 / n1 - a2 / n2) / Math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2));
+    expect(n1).toBeGreaterThan(300);
+    expect(n2).toBeGreaterThan(300);
+    expect(p).toBeGreaterThan(0.05); // drafts do get accepted: the test has power
+    expect(Math.abs(z), `shadow ${a1}/${n1} vs real ${a2}/${n2}`).toBeLessThan(3.5);
+  });
+});
+
 describe('counters', () => {
   it('accepted ≤ proposed and per-position counts are non-increasing in the position', async () => {
     const requests = PROMPTS.map((p, i) => req(`c${i}`, p, sampled(LENGTHS[i]!, i)));

@@ -118,6 +118,11 @@ interface Active {
   readonly stopIds: ReadonlySet<number>;
   counters: SpecDecodeCounters;
   finish: FinishReason | null;
+  /**
+   * Shadow draft (`Drafter.free`, adaptive k at k = 0): the proposal made at an earlier plain
+   * round, and how many of its tokens plain decoding has emitted since, in order.
+   */
+  shadow: { readonly tokens: readonly number[]; matched: number } | null;
 }
 
 /** Wall-clock split of the engine's rounds (for benchmarks: c = draft step cost / target step cost). */
@@ -260,8 +265,12 @@ export class SpeculativeEngine {
     // (in the step's time, which adaptive k measures; in neither draft nor verify time).
     if (k === 0 && this.lastK > 0) await this.batch.compact(false, SWITCH_BACK_HOLE_SHARE);
     this.lastK = k;
+    // A free drafter keeps acceptance measured while speculation is off (in the round's time).
+    const shadowing = k === 0 && this.adaptive !== null && this.options.drafter?.free === true;
+    if (!shadowing) for (const a of this.active) a.shadow = null;
     const t0 = this.clock();
     const drafts = k > 0 ? await this.propose(k) : this.active.map((): Draft => ({ tokens: [], q: null }));
+    if (shadowing) await this.proposeShadows();
     const t1 = this.clock();
     const out = await this.batch.append(this.active.map((a, b) => [a.tokens[a.tokens.length - 1]!, ...drafts[b]!.tokens]));
     const T = out.tokensPerRow;
@@ -272,6 +281,7 @@ export class SpeculativeEngine {
       const record = this.verifyRow(a, b, drafts[b]!, k, row);
       emitted += record.emitted;
       rounds.push(record);
+      if (shadowing) this.followShadow(a);
     });
     const t2 = this.clock();
     const time = this.time;
@@ -344,6 +354,7 @@ export class SpeculativeEngine {
         stopIds: new Set([...this.options.target.info.eosTokenIds, ...req.sampling.stopTokenIds]),
         counters: emptyCounters,
         finish: null,
+        shadow: null,
       });
     }
     if (joiners.length === 0) return [];
@@ -382,6 +393,49 @@ export class SpeculativeEngine {
       const n = Math.min(k, room, d.tokens.length);
       return n === d.tokens.length ? d : { tokens: d.tokens.slice(0, n), q: d.q ? d.q.slice(0, n) : null };
     });
+  }
+
+  /**
+   * Shadow drafting (`Drafter.free`): rows without a pending shadow get a proposal of up to
+   * kMax tokens (cut to what the row may still emit, as in `propose`); none, or one with
+   * probabilities, counts as kMax rejected positions at once, as an empty proposal does in a
+   * speculative round.
+   */
+  private async proposeShadows(): Promise<void> {
+    const rows = this.active.filter((a) => a.shadow === null);
+    if (rows.length === 0) return;
+    const kMax = this.adaptive!.kMax;
+    const drafts = await this.options.drafter!.propose(rows.map((a) => this.draftSequence(a)), kMax);
+    rows.forEach((a, i) => {
+      const d = drafts[i];
+      const room = Math.max(0, a.req.sampling.maxNewTokens - a.generated.length - 1);
+      const tokens = d && d.q === null ? d.tokens.slice(0, Math.min(kMax, room)) : [];
+      if (tokens.length === 0) this.adaptive!.observeShadow(kMax, 0);
+      else a.shadow = { tokens, matched: 0 };
+    });
+  }
+
+  /**
+   * Compares the token a plain round emitted with the row's shadow draft. It ends as a
+   * speculative round with the same draft would: at the first mismatch (that token is the
+   * target's replacement), or after the bonus token once every draft matched; then acceptance
+   * gets one observation, and the next round drafts anew from there. A row that finishes
+   * first drops it (its later positions were never judged).
+   */
+  private followShadow(a: Active): void {
+    const sh = a.shadow;
+    if (!sh) return;
+    if (a.finish !== null) {
+      a.shadow = null;
+      return;
+    }
+    const token = a.generated[a.generated.length - 1];
+    if (sh.matched < sh.tokens.length && token === sh.tokens[sh.matched]) {
+      sh.matched++;
+      return;
+    }
+    this.adaptive!.observeShadow(this.adaptive!.kMax, sh.matched);
+    a.shadow = null;
   }
 
   private draftSequence(a: Active): DraftSequence {

@@ -24,6 +24,8 @@ export interface NgramDrafterOptions {
  */
 export class NgramDrafter implements Drafter {
   readonly name = 'ngram';
+  /** A lookup, a point mass: adaptive k drafts in the shadow of k = 0 rounds (`Drafter.free`). */
+  readonly free = true;
   private readonly maxN: number;
   private readonly minN: number;
 

@@ -34,6 +34,8 @@ interface Stored {
  */
 export class ReuseDrafter implements Drafter {
   readonly name = 'reuse';
+  /** A lookup, a point mass: adaptive k drafts in the shadow of k = 0 rounds (`Drafter.free`). */
+  readonly free = true;
   private readonly byPrompt = new Map<string, Stored[]>();
   private readonly maxPerPrompt: number;
   private readonly maxN: number;
