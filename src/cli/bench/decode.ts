@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Benchmark } from './index.js';
+import { median } from './stats.js';
 import { parseConfig, parameterCount } from '../../gpu/model/config.js';
 import type { LlamaConfig } from '../../gpu/model/config.js';
 import { randomWeights } from '../../gpu/model/llamaWeights.js';
@@ -72,7 +73,7 @@ async function timeDecode(dec: Decoder, batch: number, promptLen: number, newTok
   }
   out.cache.dispose();
   // median step time: robust to bursts from other processes on a shared machine
-  const msPerStep = steps.sort((a, b) => a - b)[Math.floor(steps.length / 2)]!;
+  const msPerStep = median(steps);
   return { batch, prefillMs, msPerStep, tokensPerSecond: batch / (msPerStep / 1000) };
 }
 

@@ -58,6 +58,7 @@ import { ReuseDrafter } from '../../gpu/speculative/reuseDrafter.js';
 import { truncatedDraft } from '../../gpu/speculative/truncatedDraft.js';
 import type { F32Tensor } from '../../gpu/weights/tensor.js';
 import type { Benchmark } from './index.js';
+import { median } from './stats.js';
 
 /** The largest k adaptive k may choose. */
 const K_MAX = 6;
@@ -146,7 +147,13 @@ interface Row {
   drafter: string;
   k: string;
   tokensPerSec: number;
+  /** Fastest run over plain's fastest run. */
   speedup: number;
+  /**
+   * The median over repetitions of the speedup against plain's run of the same repetition
+   * (paired: a shared machine that is slower for a while slows both of a pair).
+   */
+  paired: number;
   /**
    * α̂: per-token acceptance solving (1 − α^(k+1)) / (1 − α) = tokens per row-round over the
    * rounds that asked the drafter for k ≥ 1 drafts — a row the drafter proposed nothing for
@@ -234,7 +241,7 @@ export const specBenchmark: Benchmark = {
         `'plain' = the same engine with k = 0, 'generate' = the sampling module's generate() in static batches of B, same lengths (reference); ` +
         `each configuration runs ${reps}× round-robin (every other time in reverse order), the fastest run counts (shared machine)`,
     );
-    console.log('batch  drafter  k     tok/s   speedup  alpha  alpha|p  acc.rate  c      mean k  S(a,c,k)  fraction  S|p    frac|p  =plain  rounds  verify ms/round (v)  draft ms/round  [auto: rounds per k; ledger = time lost (+) or won (−) by k ≥ 1 rounds vs plain]');
+    console.log('batch  drafter  k     tok/s   speedup  paired  alpha  alpha|p  acc.rate  c      mean k  S(a,c,k)  fraction  S|p    frac|p  =plain  rounds  verify ms/round (v)  draft ms/round  [auto: rounds per k; ledger = time lost (+) or won (−) by k ≥ 1 rounds vs plain]');
     for (const B of batches) {
       const waves = wavesFor(B);
       const prompts = makePrompts(B * waves, config.vocabSize, 17 + B);
@@ -267,6 +274,7 @@ export const specBenchmark: Benchmark = {
       let genSec = Infinity;
       let genTokens = 0;
       let reference: number[][] = [];
+      const rates = configs.map((): number[] => []); // tokens/s per repetition
       const best = configs.map(() => ({ sec: Infinity, emitted: 0, same: true, counters: emptyStats(), draftSeconds: 0, verifySeconds: 0, kSum: 0, rounds: 0, kCounts: [] as readonly number[], specRowRounds: 0, specEmitted: 0, explore: 0 }));
       for (let rep = 0; rep < reps; rep++) {
         const t0 = performance.now();
@@ -297,6 +305,7 @@ export const specBenchmark: Benchmark = {
           const sec = (performance.now() - s0) / 1000;
           const t = engine.timings;
           const b = best[ci]!;
+          rates[ci]!.push(done.reduce((s, d) => s + d.tokenIds.length, 0) / sec);
           if (sec < b.sec) {
             Object.assign(b, { sec, emitted: done.reduce((s, d) => s + d.tokenIds.length, 0), counters: engine.counters, draftSeconds: t.draftSeconds, verifySeconds: t.verifySeconds, kSum: t.kSum, rounds: t.rounds, kCounts: t.kCounts, specRowRounds: t.specRowRounds, specEmitted: t.specEmitted,
               explore: engine.adaptiveK ? engine.adaptiveK.lossSeconds / Math.max(1e-12, engine.adaptiveK.elapsedSeconds) : 0 });
@@ -314,11 +323,12 @@ export const specBenchmark: Benchmark = {
       const plainStepSec = plain.verifySeconds / Math.max(1, plain.rounds);
       const genTps = genTokens / genSec;
       console.log(`${String(B).padEnd(6)} generate -     ${fmt(genTps, 1).padStart(7)}   ${fmt(genTps / plainTps)}`);
-      rows.push({ batch: B, drafter: 'generate', k: '0', tokensPerSec: genTps, speedup: genTps / plainTps, alpha: 0, alphaIfProposed: 0, acceptanceRate: 0, c: 0, meanK: 0, theoretical: 1, fractionOfTheoretical: genTps / plainTps, theoreticalIfProposed: 1, fractionIfProposed: genTps / plainTps });
+      rows.push({ batch: B, drafter: 'generate', k: '0', tokensPerSec: genTps, speedup: genTps / plainTps, paired: Number.NaN, alpha: 0, alphaIfProposed: 0, acceptanceRate: 0, c: 0, meanK: 0, theoretical: 1, fractionOfTheoretical: genTps / plainTps, theoreticalIfProposed: 1, fractionIfProposed: genTps / plainTps });
       configs.forEach((cfg, ci) => {
         const b = best[ci]!;
         const c = b.counters;
         const tps = b.emitted / b.sec;
+        const paired = median(rates[ci]!.map((r, rep) => r / rates[0]![rep]!));
         const cost = b.kSum > 0 ? b.draftSeconds / b.kSum / plainStepSec : 0;
         const kRound = b.rounds > 0 ? b.kSum / b.rounds : 0;
         // α̂ over every row-round that asked for drafts (an empty proposal: k rejected drafts).
@@ -334,7 +344,7 @@ export const specBenchmark: Benchmark = {
         const rowRounds = Math.max(1, b.emitted - c.numAcceptedTokens);
         const S = b.emitted / rowRounds / (1 + kRound * cost);
         const row: Row = {
-          batch: B, drafter: cfg.name, k: String(cfg.k), tokensPerSec: tps, speedup: tps / plainTps, alpha, alphaIfProposed,
+          batch: B, drafter: cfg.name, k: String(cfg.k), tokensPerSec: tps, speedup: tps / plainTps, paired, alpha, alphaIfProposed,
           acceptanceRate: c.numDraftTokens > 0 ? c.numAcceptedTokens / c.numDraftTokens : 0, c: cost, meanK: kRound,
           theoretical: S, fractionOfTheoretical: tps / plainTps / S,
           theoreticalIfProposed: sIfProposed, fractionIfProposed: tps / plainTps / sIfProposed,
@@ -342,7 +352,7 @@ export const specBenchmark: Benchmark = {
         };
         rows.push(row);
         console.log(
-          `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(alpha)}   ${fmt(alphaIfProposed)}     ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${fmt(sIfProposed)}   ${fmt(row.fractionIfProposed)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}` +
+          `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(paired)}    ${fmt(alpha)}   ${fmt(alphaIfProposed)}     ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${fmt(sIfProposed)}   ${fmt(row.fractionIfProposed)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}` +
             (cfg.adaptive ? `    k ${b.kCounts.map((n, k) => (n > 0 ? `${k}:${n}` : '')).filter(Boolean).join(' ')}; ledger ${b.explore >= 0 ? '+' : ''}${(100 * b.explore).toFixed(1)}%` : ''),
         );
       });

@@ -12,6 +12,7 @@ import { Trainer } from '../../gpu/train/Trainer.js';
 import type { TrainBatch } from '../../gpu/train/batch.js';
 import { rebuildSession } from '../../gpu/train/refit.js';
 import type { Benchmark } from './index.js';
+import { median } from './stats.js';
 import * as ort from 'onnxruntime-node';
 import type { LlamaConfig } from '../../gpu/model/config.js';
 import { buildLlamaModel, pastName } from '../../gpu/model/llamaGraph.js';
@@ -106,7 +107,6 @@ export const trainBenchmark: Benchmark = {
     await session.release();
     await asInputs.release();
 
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const stepMs = median(grad) + median(opt);
     const result = {
       device,
