@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- spec [--device cpu|webgpu] [--fused] [--quick] [--batches 1,8,64] [--tokens N]
- * [--k N] [--reps R] [--waves W] [--trace DIR] [--stepwise-draft] [--same-length] [--draft-threads N] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
+ * [--k N] [--reps R] [--waves W] [--min-join J] [--trace DIR] [--stepwise-draft] [--same-length] [--draft-threads N] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
  * and 64, for each drafter (draft model, n-gram, rollout reuse) at a fixed k and at adaptive k —
  * `auto` from a cold start in every run, `warm` with one AdaptiveK kept across the repetitions
  * (as a training run keeps one across its steps).
@@ -191,6 +191,8 @@ export const specBenchmark: Benchmark = {
     const batches = typeof options['batches'] === 'string' ? options['batches'].split(',').map((b) => intOpt(b, 1, 'batches')) : quick ? [1, 8] : [1, 8, 64];
     const tokens = intOpt(options['tokens'], quick ? 32 : 128, 'tokens');
     const kFixed = intOpt(options['k'], 4, 'k');
+    // Rows free before waiting requests join (the engine's default ⌈B / 4⌉; B = static waves).
+    const minJoinOpt = options['min-join'] === undefined ? undefined : intOpt(options['min-join'], 1, 'min-join');
     const draftLayers = intOpt(options['draft-layers'], 1, 'draft-layers');
     const refine = numOpt(options['refine'], 0.03, 'refine');
     const drift = numOpt(options['drift'], 0.005, 'drift');
@@ -237,7 +239,7 @@ export const specBenchmark: Benchmark = {
     // Waves of B requests: enough sequences at small B for a stable rate, one wave at large B.
     const wavesFor = (B: number) => Math.max(1, intOpt(options['waves'], quick ? 1 : Math.min(4, Math.max(1, Math.ceil(16 / B))), 'waves'));
     console.log(
-      `per batch size B: ${batches.map((B) => `${wavesFor(B)}·${B}`).join(', ')} requests of ${sameLength ? tokens : `up to ${tokens}`} new tokens (RL rollouts are hundreds of tokens long, of varying length) through continuous batching (at most B verified together); ` +
+      `per batch size B: ${batches.map((B) => `${wavesFor(B)}·${B}`).join(', ')} requests of ${sameLength ? tokens : `up to ${tokens}`} new tokens (RL rollouts are hundreds of tokens long, of varying length) through continuous batching (at most B verified together; waiting requests join once ${minJoinOpt ?? '⌈B/4⌉'} rows are free); ` +
         `'plain' = the same engine with k = 0, 'generate' = the sampling module's generate() in static batches of B, same lengths (reference); ` +
         `each configuration runs ${reps}× round-robin (every other time in reverse order), the fastest run counts (shared machine)`,
     );
@@ -294,6 +296,7 @@ export const specBenchmark: Benchmark = {
           const trace: RoundTrace[] = [];
           const engine = new SpeculativeEngine({
             target, drafter: cfg.make(), k: cfg.adaptive ? 'auto' : (cfg.k as number), kMax: K_MAX, maxBatchSize: B,
+            ...(minJoinOpt !== undefined ? { minJoin: Math.min(minJoinOpt, B) } : {}),
             ...(cfg.kept ? { adaptiveK: cfg.kept } : {}),
             ...(traceDir ? { onRound: (r: RoundTrace) => trace.push(r) } : {}),
           });

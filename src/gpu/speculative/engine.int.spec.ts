@@ -301,6 +301,26 @@ describe('shadow drafts (a free drafter while adaptive k runs k = 0)', () => {
   });
 });
 
+describe('continuous batching', () => {
+  it('admits waiting requests once minJoin rows are free (or all that wait fit); the output is plain decoding\'s', async () => {
+    const lengths = [3, 4, 5, 9, 12, 6, 7, 8, 10];
+    const requests = lengths.map((n, i) => req(`r${i}`, PROMPTS[i % PROMPTS.length]!, greedy(n)));
+    const joins: Array<[number, number]> = []; // [joiners, rows verified]
+    const engine = new SpeculativeEngine({ target, drafter: null, k: 0, maxBatchSize: 4, minJoin: 3, onRound: (r) => { if (r.joiners > 0) joins.push([r.joiners, r.batchSize]); } });
+    requests.forEach((r) => engine.add(r));
+    const done = await engine.runToCompletion();
+    await engine.dispose();
+    // 4 at once; then 3 when 3 rows were free; then the 2 left, which fit once 2 rows are free
+    expect(joins.map(([j]) => j)).toEqual([4, 3, 2]);
+    for (const d of done) {
+      const i = Number(d.requestId.slice(1));
+      const [plain] = await generate(target, { prompts: [PROMPTS[i % PROMPTS.length]!], params: { temperature: 0 }, maxNewTokens: lengths[i]!, seed: 0 });
+      expect(d.tokenIds).toEqual(plain!.tokenIds);
+    }
+    expect(() => new SpeculativeEngine({ target, drafter: null, k: 0, maxBatchSize: 4, minJoin: 5 })).toThrow(/minJoin must be an integer in \[1, maxBatchSize = 4\], received 5/);
+  });
+});
+
 describe('counters', () => {
   it('accepted ≤ proposed and per-position counts are non-increasing in the position', async () => {
     const requests = PROMPTS.map((p, i) => req(`c${i}`, p, sampled(LENGTHS[i]!, i)));

@@ -57,6 +57,18 @@ export interface EngineOptions {
   readonly adaptiveK?: AdaptiveK;
   /** Sequences verified together at most (continuous batching). */
   readonly maxBatchSize: number;
+  /**
+   * While requests wait, admit them only once at least this many rows are free (or all that
+   * wait fit): default ⌈maxBatchSize / 4⌉; 1 joins at once, maxBatchSize runs static waves.
+   * Every admission is a prefill and a copy of the whole running cache (`concatRows`), and a
+   * joiner is left-padded to the running cache's length, so it attends over (and copies) slots
+   * of the older rows' history: at batch 64 on an H100, admission took ~20% of a 3-wave run
+   * joining one by one. Measured plain tokens/s, 3 waves of 64 (`docs/speculative-decoding.md`):
+   * CPU 672 → 913 with 16, 1205 as static waves; H100 1523–1773 → 1932–1990 with 16,
+   * 2085–2258 as static waves. Idle rows cost nothing on a CPU (cost follows rows) and little
+   * on a GPU at large batch.
+   */
+  readonly minJoin?: number;
   /** Decodes generated ids to text, needed only for `stopStrings`. */
   readonly decode?: (ids: readonly number[]) => string;
   /** The stochastic acceptance rule (default: `acceptStochastic`); a test plugs in wrong ones. */
@@ -153,7 +165,8 @@ export interface StepResult {
  * Lossless speculative decoding with continuous batching on a target `Decoder`.
  *
  * One `step()`:
- * 1. Admit waiting requests up to `maxBatchSize`: their prompts are prefilled in one forward
+ * 1. Admit waiting requests up to `maxBatchSize` (with rows running, once `minJoin` rows are
+ *    free or all that wait fit): their prompts are prefilled in one forward
  *    pass over the new rows (left-padded, last position's logits only) and joined to the
  *    running cache; each joiner's first token comes from those logits, as in plain decoding (a
  *    round with k = 0). From then on every row keeps one "pending" token: verified, not yet in
@@ -183,6 +196,7 @@ export class SpeculativeEngine {
   private readonly adaptive: AdaptiveK | null;
   private readonly rule: AcceptanceRule;
   private readonly clock: () => number;
+  private readonly minJoin: number;
   private attached = false;
   /** k of the previous round (a switch back to 0 compacts the cache). */
   private lastK = 0;
@@ -194,6 +208,10 @@ export class SpeculativeEngine {
     if (k !== 'auto' && (!Number.isInteger(k) || k < 0)) throw new Error(`SpeculativeEngine: k must be an integer ≥ 0 or 'auto', received ${k}`);
     if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
       throw new Error(`SpeculativeEngine: maxBatchSize must be an integer ≥ 1, received ${maxBatchSize}`);
+    }
+    this.minJoin = options.minJoin ?? Math.ceil(maxBatchSize / 4);
+    if (!Number.isInteger(this.minJoin) || this.minJoin < 1 || this.minJoin > maxBatchSize) {
+      throw new Error(`SpeculativeEngine: minJoin must be an integer in [1, maxBatchSize = ${maxBatchSize}], received ${options.minJoin}`);
     }
     if (k !== 0 && options.drafter === null) throw new Error(`SpeculativeEngine: k = ${k} needs a drafter (use k = 0 for plain decoding)`);
     this.batch = new KvBatch(options.target, options.compactAt, options.compactShare);
@@ -341,6 +359,9 @@ export class SpeculativeEngine {
 
   private async admit(): Promise<RoundRecord[]> {
     const joiners: Active[] = [];
+    // Batched admission: with rows running, wait until minJoin rows are free (or all fit).
+    const free = this.options.maxBatchSize - this.active.length;
+    if (this.active.length > 0 && free < Math.min(this.minJoin, this.waiting.length)) return [];
     while (this.waiting.length > 0 && this.active.length + joiners.length < this.options.maxBatchSize) {
       const req = this.waiting.shift()!;
       const rng = new Xoshiro128(req.sampling.seed);
