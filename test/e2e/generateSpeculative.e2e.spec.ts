@@ -23,7 +23,7 @@ const base = ['generate', '--model', 'models/tiny-policy', '--prompt', 'sort: 3 
 describe('specstream generate with speculative decoding', () => {
   it('greedy output equals plain generate for --draft, --drafter ngram and reuse; json has stats', async () => {
     const plain = lines((await run('node', [cli, ...base])).stdout)[0]!;
-    for (const extra of [['--draft', 'models/tiny-draft', '--k', '3'], ['--drafter', 'ngram', '--k', 'auto'], ['--drafter', 'reuse', '--n', '2', '--max-batch', '1']]) {
+    for (const extra of [['--draft', 'models/tiny-draft', '--k', '3'], ['--drafter', 'ngram', '--k', 'auto', '--n', '3', '--max-batch', '2', '--min-join', '2'], ['--drafter', 'reuse', '--n', '2', '--max-batch', '1']]) {
       const { stdout, stderr } = await run('node', [cli, ...base, ...extra, '--stats']);
       for (const s of lines(stdout)) {
         expect(s.token_ids, extra.join(' ')).toEqual(plain.token_ids);
@@ -44,5 +44,6 @@ describe('specstream generate with speculative decoding', () => {
     await expect(run('node', [cli, ...base, '--drafter', 'model'])).rejects.toThrow(/--drafter model needs --draft DIR/);
     await expect(run('node', [cli, ...base, '--drafter', 'ngram', '--k', 'many'])).rejects.toThrow(/--k must be a non-negative integer or "auto"/);
     await expect(run('node', [cli, ...base, '--drafter', 'magic'])).rejects.toThrow(/--drafter must be one of model, ngram, reuse/);
+    await expect(run('node', [cli, ...base, '--drafter', 'ngram', '--n', '2', '--min-join', '3'])).rejects.toThrow(/--min-join must be an integer in \[1, --max-batch = 2\]; got "3"/);
   }, 60_000);
 });

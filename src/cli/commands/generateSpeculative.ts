@@ -31,7 +31,7 @@ export function parseK(v: unknown): number | 'auto' {
 /**
  * The speculative options of `specstream generate`, plugged in through `generateModes`:
  * `--draft DIR` (a draft model; implies `--drafter model`), `--drafter model|ngram|reuse`,
- * `--k N|auto`, `--k-max N`, `--max-batch N`, `--stats`.
+ * `--k N|auto`, `--k-max N`, `--max-batch N`, `--min-join N`, `--stats`.
  *
  * 1. Builds the drafter: a draft model is loaded on the same device and checked against the
  *    target's vocabulary and tokenizer (a clear error at start); `reuse` drafts later samples
@@ -50,6 +50,7 @@ export const speculativeGenerateMode: GenerateMode = {
       .option('--k <n|auto>', 'draft length per round: an integer ≥ 0 or auto (adaptive; default auto)')
       .option('--k-max <n>', 'largest k adaptive k may choose', '6')
       .option('--max-batch <n>', 'sequences verified together (continuous batching; default --n)')
+      .option('--min-join <n>', 'free rows before waiting samples join the batch (default ⌈max-batch / 4⌉; max-batch = static waves)')
       .option('--stats', 'print speculative-decoding counters to stderr');
   },
   applies(options): boolean {
@@ -68,6 +69,10 @@ export const speculativeGenerateMode: GenerateMode = {
     if (!Number.isInteger(kMax) || kMax < 0) throw new Error(`--k-max must be an integer ≥ 0; got "${String(raw['kMax'])}"`);
     const maxBatch = raw['maxBatch'] === undefined ? options.n : Number(raw['maxBatch']);
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`--max-batch must be an integer ≥ 1; got "${String(raw['maxBatch'])}"`);
+    const minJoin = raw['minJoin'] === undefined ? undefined : Number(raw['minJoin']);
+    if (minJoin !== undefined && !(Number.isInteger(minJoin) && minJoin >= 1 && minJoin <= maxBatch)) {
+      throw new Error(`--min-join must be an integer in [1, --max-batch = ${maxBatch}]; got "${String(raw['minJoin'])}"`);
+    }
 
     let draftDecoder: Decoder | undefined;
     let drafter: Drafter;
@@ -111,6 +116,7 @@ export const speculativeGenerateMode: GenerateMode = {
             k,
             kMax,
             maxBatchSize: maxBatch,
+            ...(minJoin !== undefined ? { minJoin } : {}),
             events,
             ...(tok ? { decode: (ids: readonly number[]) => tok.decode([...ids], { skip_special_tokens: true }) } : {}),
             onTokens: (id, tokens, logprobs) => tokens.forEach((t, j) => ctx.onToken(Number(id.slice('sample-'.length)), t, logprobs[j]!)),

@@ -361,7 +361,14 @@ export class AdaptiveK {
     const above = pts.filter(([kk]) => kk > k);
     const line = ([k0, c0]: readonly [number, number], [k1, c1]: readonly [number, number]) => c0 + (Math.max(0, c1 - c0) / (k1 - k0)) * (k - k0);
     if (below.length > 0 && above.length > 0) return line(below[below.length - 1]!, above[0]!);
-    if (below.length >= 2) return line(below[below.length - 2]!, below[below.length - 1]!);
+    if (below.length >= 2) {
+      // Past the longest measured k: the steeper of the last segment and the mean slope from
+      // k = 0 (a noisy pair of nearly equal costs, e.g. k = 2, 3 at 1.85× plain on a CPU, would
+      // otherwise price k = 6 like k = 3 and send exploration there).
+      const last = below[below.length - 1]!;
+      const local = line(below[below.length - 2]!, last);
+      return below[0]![0] === 0 ? Math.max(local, line(below[0]!, last)) : local;
+    }
     return Math.min(above[0]![1], line(above[0]!, above[1]!));
   }
 

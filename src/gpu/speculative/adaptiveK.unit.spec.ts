@@ -233,14 +233,21 @@ describe('AdaptiveK', () => {
     expect(ak.measuredRate(4, 1)).toBeUndefined();
   });
 
-  it('interpolates round costs between measured k and extrapolates from the two nearest', () => {
+  it('interpolates round costs between measured k; past the longest, extrapolates at the steeper of the last slope and the mean slope from k = 0', () => {
     const ak = new AdaptiveK({ kMax: 6 });
     for (const [k, sec] of [[0, 1.0], [1, 1.5], [4, 2.1]] as const) {
       for (let r = 0; r < 2; r++) ak.observeRound({ batchSize: 1, k, tokensPerRow: 1, seconds: sec });
     }
     expect(ak.expectedCost(1, 2)).toBeCloseTo(1.7, 9);
-    expect(ak.expectedCost(1, 6)).toBeCloseTo(2.5, 9);
+    // past k = 4: the steeper of the last segment (0.2 per k) and the mean slope from k = 0 (0.275)
+    expect(ak.expectedCost(1, 6)).toBeCloseTo(2.65, 9);
     expect(ak.expectedCost(1, 1)).toBeCloseTo(1.5, 9);
+    // CPU, batch 8: k = 2 and 3 measured alike (noise) — k = 6 is not priced like k = 3
+    const cpu = new AdaptiveK({ kMax: 6 });
+    for (const [k, sec] of [[0, 1.0], [1, 1.8], [2, 1.85], [3, 1.85]] as const) {
+      for (let r = 0; r < 2; r++) cpu.observeRound({ batchSize: 8, k, tokensPerRow: 1, seconds: sec });
+    }
+    expect(cpu.expectedCost(8, 6)).toBeCloseTo(1.85 + 3 * (0.85 / 3), 9);
   });
 
   it('estimates acceptance per position, blended with a weak prior (0.5, then 0.9·r_{i−1})', () => {

@@ -20,6 +20,8 @@ export interface SpeculativeDecodeOptions {
   readonly adaptiveK?: AdaptiveK;
   /** Sequences verified together at most; finished ones leave, waiting ones join. */
   readonly maxBatchSize: number;
+  /** Rows free before waiting requests join (default ⌈maxBatchSize / 4⌉); see `EngineOptions.minJoin`. */
+  readonly minJoin?: number;
   /** The one place events are born (ids, seq, time). */
   readonly events: EventFactory;
   /** Written into each `RolloutCompleted` (default 0). */
@@ -67,6 +69,7 @@ export function speculativeDecode(options: SpeculativeDecodeOptions): OperatorFu
         ...(options.kMax !== undefined ? { kMax: options.kMax } : {}),
         ...(options.adaptiveK ? { adaptiveK: options.adaptiveK } : {}),
         maxBatchSize: options.maxBatchSize,
+        ...(options.minJoin !== undefined ? { minJoin: options.minJoin } : {}),
         ...(options.decode ? { decode: options.decode } : {}),
         ...(options.rule ? { rule: options.rule } : {}),
         ...(options.onTokens ? { onTokens: options.onTokens } : {}),

@@ -123,6 +123,7 @@ export async function runGenerationWorker(o: GenerationWorkerOptions): Promise<G
         kMax: config.speculative.kMax,
         ...(adaptiveK ? { adaptiveK } : {}),
         maxBatchSize: config.speculative.maxBatch,
+        ...(config.speculative.minJoin !== undefined ? { minJoin: config.speculative.minJoin } : {}),
         events,
         weightsVersion,
         ...(tokenizer ? { decode: (ids: readonly number[]) => tokenizer.decode([...ids]) } : {}),

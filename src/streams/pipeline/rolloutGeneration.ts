@@ -73,6 +73,7 @@ export class LocalGeneration implements RolloutGeneration {
           kMax: config.speculative.kMax,
           ...(this.adaptiveK ? { adaptiveK: this.adaptiveK } : {}),
           maxBatchSize: config.speculative.maxBatch,
+          ...(config.speculative.minJoin !== undefined ? { minJoin: config.speculative.minJoin } : {}),
           events: this.o.events,
           weightsVersion,
           decode: (ids) => tokenizer.decode([...ids]),

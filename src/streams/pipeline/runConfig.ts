@@ -39,6 +39,8 @@ export const runConfigSchema = z
         k: z.union([z.number().int().nonnegative(), z.literal('auto')]).default(4),
         kMax: z.number().int().positive().default(8),
         maxBatch: z.number().int().positive().default(16),
+        /** Rows free before waiting requests join the batch (default ⌈maxBatch / 4⌉; maxBatch = static waves). */
+        minJoin: z.number().int().positive().optional(),
         /**
          * Draft-model drafter: draft the argmax also at temperature > 0 (point-mass drafts,
          * exact under the acceptance rule), which lets it draft k tokens in one session run.
@@ -46,6 +48,7 @@ export const runConfigSchema = z
         greedyDrafts: z.boolean().default(false),
       })
       .strict()
+      .refine((s) => s.minJoin === undefined || s.minJoin <= s.maxBatch, { message: 'minJoin must be at most maxBatch (maxBatch = static waves)', path: ['minJoin'] })
       .prefault({}),
     grpo: z
       .object({

@@ -17,6 +17,8 @@ describe('run config', () => {
       /invalid configuration in my\.json:[\s\S]*groupSize[\s\S]*sampling\.topP/,
     );
     expect(() => parseRunConfig({ bogus: 1 })).toThrow(/bogus/);
+    expect(() => parseRunConfig({ speculative: { maxBatch: 8, minJoin: 9 } }, 'c.json')).toThrow(/c\.json:[\s\S]*speculative\.minJoin[\s\S]*at most maxBatch/);
+    expect(parseRunConfig({ speculative: { maxBatch: 8, minJoin: 8 } }).speculative.minJoin).toBe(8);
   });
 
   it('applies dotted overrides with JSON values', () => {
