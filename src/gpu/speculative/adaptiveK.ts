@@ -172,7 +172,8 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  * 3. Explore: the arm not yet measured (or not run for 64 rounds) with the best *predicted*
  *    rate, if that beats the exploit arm. Prediction: E(k) / Ĉ(k), with E(k) = 1 + Σ_{i<k} r_i
  *    from the per-position acceptance (blended with a weak prior, `acceptanceAt`) and Ĉ(k) the
- *    round cost interpolated between measured arms (extrapolated from the two nearest). The
+ *    round cost interpolated between measured arms (past the longest measured k: extrapolated at
+ *    the steeper of the last segment's slope and the mean slope from k = 0). The
  *    first arm explored is k = 1 (cheapest; measures the cost slope). While k = 0 wins, k = 1 is
  *    probed after 16, 32, … rounds (at most `probeEvery`) so acceptance stays measured; a k = 1
  *    predicted below 85% of plain waits `probeEvery` rounds at once (`hopeless`). With a free

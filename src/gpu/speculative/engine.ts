@@ -284,7 +284,7 @@ export class SpeculativeEngine {
     if (k === 0 && this.lastK > 0) await this.batch.compact(false, SWITCH_BACK_HOLE_SHARE);
     this.lastK = k;
     // A free drafter keeps acceptance measured while speculation is off (in the round's time).
-    const shadowing = k === 0 && this.adaptive !== null && this.options.drafter?.free === true;
+    const shadowing = k === 0 && this.adaptive !== null && this.adaptive.kMax > 0 && this.options.drafter?.free === true;
     if (!shadowing) for (const a of this.active) a.shadow = null;
     const t0 = this.clock();
     const drafts = k > 0 ? await this.propose(k) : this.active.map((): Draft => ({ tokens: [], q: null }));
