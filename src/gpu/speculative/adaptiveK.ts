@@ -169,6 +169,8 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  * 2. Exploit: the k with the best rate among arms with ≥ 3 samples; k ≥ 1 only if it beats
  *    R(b, 0) by `minGain`. For k ≥ 1 the rate is the measured one capped by the prediction
  *    E(k) / Ĉ(k) (`exploitRate`): a few rounds' tokens are noisy where one row decides the end.
+ *    At batch 1 it is the prediction alone (also while the arm is still being measured): one
+ *    row's tokens per round (1 to k + 1) are far noisier than the pooled acceptance.
  * 3. Explore: the arm not yet measured (or not run for 64 rounds) with the best *predicted*
  *    rate, if that beats the exploit arm. Prediction: E(k) / Ĉ(k), with E(k) = 1 + Σ_{i<k} r_i
  *    from the per-position acceptance (blended with a weak prior, `acceptanceAt`) and Ĉ(k) the
@@ -325,7 +327,12 @@ export class AdaptiveK {
     const measured = this.measuredRate(batchSize, k);
     if (measured === undefined || k === 0) return measured;
     const cost = this.expectedCost(batchSize, k);
-    return cost === undefined ? measured : Math.min(measured, this.expectedTokens(k) / cost);
+    if (cost === undefined) return measured;
+    const predicted = this.expectedTokens(k) / cost;
+    // One row: no frontier luck to guard against, and its rounds' tokens (1 to k + 1 each) are
+    // far noisier than the pooled acceptance (CPU, batch 1, n-gram: one unlucky round of a k
+    // that wins 15% measured it below plain, and the arm was dropped).
+    return batchSize === 1 ? predicted : Math.min(measured, predicted);
   }
 
   /**
@@ -472,7 +479,7 @@ export class AdaptiveK {
       const stale = !arm || st.rounds - arm.lastRound > STALE_ROUNDS;
       let rate: number | undefined;
       if (!stale && arm!.samples.length >= MIN_SAMPLES) continue; // measured: exploitation decides
-      if (!stale) rate = this.measuredRate(batchSize, k); // still being measured: trust its rounds
+      if (!stale) rate = batchSize === 1 ? this.exploitRate(batchSize, k) : this.measuredRate(batchSize, k); // still being measured: trust its rounds (one row: its predicted rate)
       else {
         const cost = this.predictedCost(batchSize, k);
         rate = cost === undefined ? undefined : this.expectedTokens(k) / cost;
