@@ -44,7 +44,8 @@ export interface SpeculativeDecodeOptions {
  *
  * 1. Each incoming request is queued in a `SpeculativeEngine` (src/gpu/speculative/engine.ts);
  *    a single pump loop runs verification rounds while any sequence is running or waiting, so
- *    requests arriving mid-flight join the batch at the next round (up to `maxBatchSize`).
+ *    requests arriving mid-flight join the batch at the next round with room (up to
+ *    `maxBatchSize`; while rows run, once `minJoin` rows are free or all that wait fit).
  * 2. Each round emits one `DraftVerified` per running sequence (drafter, chosen k, proposed,
  *    accepted, emitted), at the step of the request it belongs to.
  * 3. A finished sequence emits `RolloutCompleted` (tokens, target logprobs, finish reason) and is
