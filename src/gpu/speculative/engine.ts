@@ -285,7 +285,8 @@ export class SpeculativeEngine {
     this.lastK = k;
     // A free drafter keeps acceptance measured while speculation is off (in the round's time).
     const shadowing = k === 0 && this.adaptive !== null && this.adaptive.kMax > 0 && this.options.drafter?.free === true;
-    if (!shadowing) for (const a of this.active) a.shadow = null;
+    // A speculative round measures acceptance itself: pending shadows end unjudged.
+    if (k > 0) for (const a of this.active) a.shadow = null;
     const t0 = this.clock();
     const drafts = k > 0 ? await this.propose(k) : this.active.map((): Draft => ({ tokens: [], q: null }));
     if (shadowing) await this.proposeShadows();
