@@ -11,6 +11,8 @@ import { specBenchmark } from './spec.js';
 export interface Benchmark {
   name: string;
   description: string;
+  /** Its own flags and what they do, for `specstream bench --help`. */
+  usage?: ReadonlyArray<readonly [string, string]>;
   /** Runs with the raw options after the name; prints its own report; returns the JSON summary. */
   run(options: Readonly<Record<string, string | boolean>>): Promise<Record<string, unknown>>;
 }

@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- spec [--device cpu|webgpu] [--fused] [--quick] [--batches 1,8,64] [--tokens N]
- * [--k N] [--reps R] [--waves W] [--min-join J] [--trace DIR] [--stepwise-draft] [--same-length] [--draft-threads N] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`: plain vs speculative tokens/s at batch 1, 8
+ * `npm run bench -- spec [--device cpu|webgpu] [--fused] [--quick] [--batches 1,8,64] [--drafters model,ngram,reuse] [--tokens N]
+ * [--k N] [--reps R] [--waves W] [--min-join J] [--trace DIR] [--stepwise-draft] [--same-length] [--draft-threads N] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`
+ * (flags: `SPEC_FLAGS`): plain vs speculative tokens/s at batch 1, 8
  * and 64, for each drafter (draft model, n-gram, rollout reuse) at a fixed k and at adaptive k —
  * `auto` from a cold start in every run, `warm` with one AdaptiveK kept across the repetitions
  * (as a training run keeps one across its steps).
@@ -80,6 +81,27 @@ const numOpt = (v: string | boolean | undefined, dflt: number, name: string): nu
   if (!Number.isFinite(n) || n < 0) throw new Error(`bench spec: --${name} must be a number ≥ 0; got "${v}"`);
   return n;
 };
+
+/** This benchmark's own flags (shown by `specstream bench --help`; anything else is an error). */
+const SPEC_FLAGS: ReadonlyArray<readonly [string, string]> = [
+  ['--batches 1,8,64', 'batch sizes (at most B sequences verified together)'],
+  ['--drafters model,ngram,reuse', 'which drafters get rows (plain always runs: the baseline)'],
+  ['--tokens N', 'new tokens per request at most (default 128; request i gets its own length in [N/2, N])'],
+  ['--same-length', 'every request runs to --tokens'],
+  ['--k N', 'the fixed draft length of the fixed-k rows (default 4)'],
+  ['--reps R', 'repetitions, round-robin (default 2 on cpu, 5 on webgpu)'],
+  ['--waves W', 'requests = W × B (default 4 at B = 1, 2 at B = 8, 1 at B ≥ 16)'],
+  ['--min-join J', 'rows free before waiting requests join (default ⌈B/4⌉)'],
+  ['--trace DIR', 'one JSON-lines file of rounds per configuration and repetition'],
+  ['--stepwise-draft', 'add draft-model rows that draft one session run per token'],
+  ['--draft-threads N', 'intra-op threads of the draft session (default 1 on cpu)'],
+  ['--layers L, --draft-layers n', 'target layers (default 8), draft = its first n (default 1)'],
+  ['--refine s, --drift d', 'deep-layer output scale (default 0.03), reuse drift (default 0.005)'],
+  ['--temperature t', 'sampling temperature (default 0: outputs are compared with plain)'],
+  ['--fused, --plain', 'force the fused / plain graph (default: fused on webgpu)'],
+];
+const KNOWN_FLAGS = new Set(['device', 'quick', 'out', ...SPEC_FLAGS.flatMap(([f]) => f.split(', ').map((x) => x.split(' ')[0]!.slice(2)))]);
+const DRAFTERS = ['model', 'ngram', 'reuse'] as const;
 
 /** `--key value`, `--key=value` and bare `--flag` pairs of argv. */
 function extraFlags(argv: readonly string[]): Record<string, string | boolean> {
@@ -181,11 +203,17 @@ interface Row {
 }
 
 export const specBenchmark: Benchmark = {
+  usage: SPEC_FLAGS,
   name: 'spec',
   description: 'speculative vs plain decoding tokens/s at batch 1, 8, 64 per drafter (model, ngram, reuse), fixed and adaptive k; α, c, S(α,c,k)',
   async run(parsed) {
     // The bench command declares only --device/--quick/--out; read this bench's own flags from argv.
-    const options: Record<string, string | boolean> = { ...extraFlags(process.argv), ...parsed };
+    const options: Record<string, string | boolean> = { ...extraFlags(process.argv.slice(process.argv.indexOf('spec') + 1)), ...parsed };
+    const unknown = Object.keys(options).filter((k) => !KNOWN_FLAGS.has(k));
+    if (unknown.length > 0) throw new Error(`bench spec: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `--${u}`).join(', ')}; see specstream bench --help`);
+    const drafterNames = typeof options['drafters'] === 'string' ? options['drafters'].split(',') : [...DRAFTERS];
+    const badDrafter = drafterNames.find((d) => !(DRAFTERS as readonly string[]).includes(d));
+    if (badDrafter !== undefined || options['drafters'] === true) throw new Error(`bench spec: --drafters takes a list of ${DRAFTERS.join(', ')}; got "${String(options['drafters'])}"`);
     const device: Device = options['device'] === 'webgpu' ? 'webgpu' : 'cpu';
     const quick = options['quick'] === true;
     const batches = typeof options['batches'] === 'string' ? options['batches'].split(',').map((b) => intOpt(b, 1, 'batches')) : quick ? [1, 8] : [1, 8, 64];
@@ -248,7 +276,7 @@ export const specBenchmark: Benchmark = {
       const waves = wavesFor(B);
       const prompts = makePrompts(B * waves, config.vocabSize, 17 + B);
       const old = await generate(previous, { prompts, params, maxNewTokens: tokens, seed: 2 });
-      const makers: Array<[string, () => Drafter | null]> = [
+      const all: Array<[string, () => Drafter | null]> = [
         ['plain', () => null],
         ['model', () => new ModelDrafter(draft)],
         ...(stepwiseDraft ? [['model1', () => new ModelDrafter(draft, undefined, undefined, { multiStep: false })] as [string, () => Drafter]] : []),
@@ -265,6 +293,7 @@ export const specBenchmark: Benchmark = {
           },
         ],
       ];
+      const makers = all.filter(([name]) => name === 'plain' || drafterNames.includes(name.replace(/1$/, '')));
       // 'auto': a fresh AdaptiveK per run (a cold start: it measures plain and explores k anew);
       // 'warm': one AdaptiveK kept across the repetitions, as `specstream train` and each worker
       // keep one across a run's steps — from the second repetition on, what it learnt before.

@@ -10,6 +10,7 @@ export function registerBench(program: Command): void {
     .option('--device <device>', 'execution provider: cpu | webgpu', 'cpu')
     .option('--quick', 'smaller sizes (smoke run)')
     .option('--out <dir>', 'where to write the JSON result', 'bench/results')
+    .addHelpText('after', benchmarks.map((b) => `\n${b.name}: ${b.description}${(b.usage ?? []).map(([flag, what]) => `\n  ${flag.padEnd(32)} ${what}`).join('')}`).join('\n'))
     .allowUnknownOption(true)
     .allowExcessArguments(true) // a benchmark's own flags (e.g. --batches 1,8) arrive as extra args
     .action(async (name: string, opts: Record<string, string | boolean>) => {

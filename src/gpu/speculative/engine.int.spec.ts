@@ -319,6 +319,28 @@ describe('continuous batching', () => {
     }
     expect(() => new SpeculativeEngine({ target, drafter: null, k: 0, maxBatchSize: 4, minJoin: 5 })).toThrow(/minJoin must be an integer in \[1, maxBatchSize = 4\], received 5/);
   });
+
+  it('carries finished rows in the cache (masked, fed nothing) until dropping them pays; outputs stay plain decoding\'s', async () => {
+    const lengths = [3, 5, 7, 9];
+    const prompts = [PROMPTS[0]!, PROMPTS[2]!, PROMPTS[3]!, PROMPTS[4]!]; // none stops early (EOS)
+    for (const [drafter, k] of [[null, 0], [new NgramDrafter(), 2]] as const) {
+      const rows: Array<[number, number]> = []; // [running sequences, cache rows] after each round
+      const engine = new SpeculativeEngine({ target, drafter, k, maxBatchSize: 4, onRound: (r) => rows.push([r.batchSize, r.cacheRows]) });
+      lengths.forEach((n, i) => engine.add(req(`d${i}`, prompts[i]!, greedy(n))));
+      const done = await engine.runToCompletion();
+      await engine.dispose();
+      // the first drop costs a forward; a finished row of 4 pays a quarter of one per round
+      expect(rows.some(([n, c]) => c > n)).toBe(true);
+      expect(rows.at(-1)![1]).toBe(0); // the last departures empty the cache
+      for (const d of done) {
+        const i = Number(d.requestId.slice(1));
+        const [plain] = await generate(target, { prompts: [prompts[i]!], params: { temperature: 0 }, maxNewTokens: lengths[i]!, seed: 0 });
+        expect(d.tokenIds).toEqual(plain!.tokenIds);
+        expect(d.tokenIds.length).toBe(lengths[i]);
+        expect(d.logprobs.length).toBe(d.tokenIds.length);
+      }
+    }
+  });
 });
 
 describe('counters', () => {

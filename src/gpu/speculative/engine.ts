@@ -108,10 +108,44 @@ export interface RoundTrace {
   readonly measuredSeconds: number;
   /** Cache slots per row after the round. */
   readonly pastLength: number;
+  /** Cache rows after the round: the running sequences and finished ones not yet dropped. */
+  readonly cacheRows: number;
   /** Adaptive k's plain reference R(b, 0) (tokens per row per second) before the round, if any. */
   readonly plainRate?: number;
   /** Adaptive k's ledger after the round (seconds lost by k ≥ 1 rounds; negative: won). */
   readonly ledger?: number;
+}
+
+/**
+ * When finished rows leave the cache: rent or buy. A finished row stays in the cache, masked
+ * out and fed nothing, costing its share of every forward (on a CPU cost follows rows; on a GPU
+ * at large batch a row costs next to nothing); dropping finished rows is a gather of every
+ * running row's cache (CPU, batch 64: ~27 ms, half a plain step). Rows of a wave of varied
+ * lengths finish one per round or two, so dropping each at once cost 21% of a CPU run at batch
+ * 64 with a queue. The rows are dropped once the rent they cost since the last drop reaches the
+ * measured cost of a drop (the first: one forward's) — within 2× of the best schedule known in
+ * advance — and in any case when requests join (joiners go after the running rows) or no row
+ * runs.
+ */
+export class DepartureRent {
+  private rent = 0;
+  private dropCost: number | undefined;
+
+  /**
+   * A forward of `rows` cache rows of which `finished` are finished took `seconds`; true when
+   * the finished rows should be dropped now.
+   */
+  carried(finished: number, rows: number, seconds: number): boolean {
+    if (finished <= 0 || rows <= 0) return false;
+    this.rent += (finished / rows) * seconds;
+    return this.rent >= (this.dropCost ?? seconds);
+  }
+
+  /** The finished rows were dropped, in `seconds`. */
+  dropped(seconds: number): void {
+    this.dropCost = this.dropCost === undefined ? seconds : 0.8 * this.dropCost + 0.2 * seconds;
+    this.rent = 0;
+  }
 }
 
 /** Hole share that triggers a compaction when speculation switches back to k = 0. */
@@ -198,6 +232,7 @@ export class SpeculativeEngine {
   private readonly clock: () => number;
   private readonly minJoin: number;
   private attached = false;
+  private readonly departures = new DepartureRent();
   /** k of the previous round (a switch back to 0 compacts the cache). */
   private lastK = 0;
   private countersTotal: SpecDecodeCounters = emptyCounters;
@@ -291,13 +326,18 @@ export class SpeculativeEngine {
     const drafts = k > 0 ? await this.propose(k) : this.active.map((): Draft => ({ tokens: [], q: null }));
     if (shadowing) await this.proposeShadows();
     const t1 = this.clock();
-    const out = await this.batch.append(this.active.map((a, b) => [a.tokens[a.tokens.length - 1]!, ...drafts[b]!.tokens]));
+    // Cache rows: the running sequences and finished ones not yet dropped (`retire`), fed nothing.
+    const rowOf = this.cacheRows();
+    const feed: number[][] = this.batch.ids.map(() => []);
+    this.active.forEach((a, i) => (feed[rowOf[i]!] = [a.tokens[a.tokens.length - 1]!, ...drafts[i]!.tokens]));
+    const out = await this.batch.append(feed);
     const T = out.tokensPerRow;
     const V = out.vocabSize;
     let emitted = 0;
-    this.active.forEach((a, b) => {
+    this.active.forEach((a, i) => {
+      const b = rowOf[i]!;
       const row = (j: number) => out.logits.subarray((b * T + j) * V, (b * T + j + 1) * V);
-      const record = this.verifyRow(a, b, drafts[b]!, k, row);
+      const record = this.verifyRow(a, b, drafts[i]!, k, row);
       emitted += record.emitted;
       rounds.push(record);
       if (shadowing) this.followShadow(a);
@@ -314,6 +354,9 @@ export class SpeculativeEngine {
     }
     time.draftSeconds += t1 - t0;
     time.verifySeconds += t2 - t1;
+    // Finished rows still in the cache cost their share of the forward; once that rent adds up
+    // to what dropping them costs, drop them (before the departures below).
+    if (this.departures.carried(this.batch.size - this.active.length, this.batch.size, t2 - t1)) await this.dropFinished();
     // Adaptive k judges the whole round by the clock (draft, catch-up, verify, compaction, host).
     const batchSize = this.active.length;
     // Less than a wave waiting: how far the round brought the end of the work closer (not the
@@ -339,6 +382,7 @@ export class SpeculativeEngine {
       k, batchSize, joiners, emitted, tokensPerRow,
       admitSeconds: admitted - start, draftSeconds: t1 - t0, verifySeconds: t2 - t1, retireSeconds: t3 - t2, measuredSeconds: seconds,
       pastLength: this.batch.pastLength,
+      cacheRows: this.batch.size,
       ...(plainRate !== undefined ? { plainRate } : {}),
       ...(this.adaptive ? { ledger: this.adaptive.lossSeconds } : {}),
     });
@@ -380,6 +424,8 @@ export class SpeculativeEngine {
       });
     }
     if (joiners.length === 0) return [];
+    // Joiners are appended after the running rows: finished rows leave the cache first.
+    await this.dropFinished();
     const first = this.active.length;
     const out = await this.batch.admit(joiners.map((j) => ({ id: j.req.requestId, tokens: j.tokens })));
     this.active.push(...joiners);
@@ -513,16 +559,38 @@ export class SpeculativeEngine {
     return { requestId: a.req.requestId, drafter: this.options.drafter?.name ?? 'none', k, proposed: n, accepted: result.accepted, emitted };
   }
 
+  /** The cache row of each running sequence (`active` order). */
+  private cacheRows(): number[] {
+    const ids = this.batch.ids;
+    if (ids.length === this.active.length) return this.active.map((_, i) => i);
+    const rowOf = new Map(ids.map((id, i) => [id, i]));
+    return this.active.map((a) => rowOf.get(a.req.requestId)!);
+  }
+
+  /** Drops the cache rows of finished sequences (one row gather), timed for `DepartureRent`. */
+  private async dropFinished(): Promise<void> {
+    if (this.batch.size === this.active.length) return;
+    const t0 = this.clock();
+    await this.batch.retain(this.active.map((a) => a.req.requestId));
+    this.departures.dropped(this.clock() - t0);
+  }
+
   private hitsStopString(a: Active): boolean {
     const text = this.options.decode!(a.generated);
     return a.req.sampling.stopStrings.some((stop) => text.includes(stop));
   }
 
+  /**
+   * Finished sequences leave the batch. Their cache rows stay, masked out and fed nothing, until
+   * `DepartureRent` says dropping them pays, requests join, or no row runs.
+   */
   private async retire(): Promise<CompletedSequence[]> {
     const done = this.active.filter((a) => a.finish !== null);
     if (done.length === 0) return [];
+    const rows = this.cacheRows();
+    this.active.forEach((a, i) => a.finish !== null && this.batch.truncate(rows[i]!, 0));
     this.active = this.active.filter((a) => a.finish === null);
-    await this.batch.retain(this.active.map((a) => a.req.requestId));
+    if (this.active.length === 0) await this.dropFinished();
     for (const a of done) await this.options.drafter?.release?.(a.req.requestId);
     return done.map((a) => ({
       requestId: a.req.requestId,
