@@ -320,6 +320,33 @@ describe('continuous batching', () => {
     expect(() => new SpeculativeEngine({ target, drafter: null, k: 0, maxBatchSize: 4, minJoin: 5 })).toThrow(/minJoin must be an integer in \[1, maxBatchSize = 4\], received 5/);
   });
 
+  it('drops the holes speculation left when it switches back to k = 0 and the rounds ahead would carry them', async () => {
+    // k = 2 in the second round only, with a draft the target rejects; plain rounds after it
+    class Scripted extends AdaptiveK {
+      private n = 0;
+      override choose(): number {
+        return this.n++ === 1 ? 2 : 0;
+      }
+    }
+    const wrong: Drafter = { name: 'wrong', propose: async (seqs) => seqs.map(() => ({ tokens: [V - 1, V - 1], q: null })) };
+    const prompt = PROMPTS[0]!;
+    const trace: Array<{ k: number; past: number; emitted: number }> = [];
+    const engine = new SpeculativeEngine({ target, drafter: wrong, k: 'auto', adaptiveK: new Scripted({ kMax: 2 }), maxBatchSize: 1, onRound: (r) => trace.push({ k: r.k, past: r.pastLength, emitted: r.emitted }) });
+    engine.add(req('h', prompt, greedy(20)));
+    const [done] = await engine.runToCompletion();
+    await engine.dispose();
+    let generated = 1; // the prefill's token
+    const holes = trace.map((r) => {
+      generated += r.emitted;
+      return r.past - (prompt.length + generated - 1); // slots that hold no valid token
+    });
+    expect(trace.map((r) => r.k).slice(0, 3)).toEqual([0, 2, 0]);
+    expect(holes[1]).toBeGreaterThan(0); // the rejected drafts
+    expect(holes.slice(2, -1)).toEqual(Array(holes.length - 3).fill(0)); // (the last round empties the cache)
+    const [plain] = await generate(target, { prompts: [prompt], params: { temperature: 0 }, maxNewTokens: 20, seed: 0 });
+    expect(done!.tokenIds).toEqual(plain!.tokenIds);
+  });
+
   it('carries finished rows in the cache (masked, fed nothing) until dropping them pays; outputs stay plain decoding\'s', async () => {
     const lengths = [3, 5, 7, 9];
     const prompts = [PROMPTS[0]!, PROMPTS[2]!, PROMPTS[3]!, PROMPTS[4]!]; // none stops early (EOS)

@@ -148,9 +148,6 @@ export class DepartureRent {
   }
 }
 
-/** Hole share that triggers a compaction when speculation switches back to k = 0. */
-const SWITCH_BACK_HOLE_SHARE = 0.1;
-
 /** Tokens a sequence may still generate (its length budget; a stop token may end it sooner). */
 const remaining = (a: Active): number => a.req.sampling.maxNewTokens - a.generated.length;
 
@@ -314,9 +311,12 @@ export class SpeculativeEngine {
     const k = this.adaptive ? this.adaptive.choose(this.active.length) : (this.options.k as number);
     // Speculation stops: its rejected drafts stay in the cache as holes that every later plain
     // round attends over and copies (H200, batch 64: 4 probe rounds left 13 hole slots per row,
-    // +4% on each of the ~80 rounds after). Drop them now if they are a tenth of the cache
-    // (in the step's time, which adaptive k measures; in neither draft nor verify time).
-    if (k === 0 && this.lastK > 0) await this.batch.compact(false, SWITCH_BACK_HOLE_SHARE);
+    // +4% on each of the ~80 rounds after; CPU, batch 64: 2 probe rounds, 2 holes in 25 slots,
+    // +3% on the rest of the wave). Drop them now (one copy of the cache) if the plain rounds
+    // ahead — at least as many as the longest row has tokens left — would carry more hole slots
+    // than the cache has slots. In the step's time, which adaptive k measures; in neither draft
+    // nor verify time.
+    if (k === 0 && this.lastK > 0 && this.batch.reclaimable * Math.max(...remainingBefore) >= this.batch.pastLength) await this.batch.compact(true);
     this.lastK = k;
     // A free drafter keeps acceptance measured while speculation is off (in the round's time).
     const shadowing = k === 0 && this.adaptive !== null && this.adaptive.kMax > 0 && this.options.drafter?.free === true;

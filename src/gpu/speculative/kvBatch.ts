@@ -73,6 +73,15 @@ export class KvBatch {
     return true;
   }
 
+  /**
+   * Slots a compaction would remove from every row: the cache's length less the longest row's
+   * valid tokens.
+   */
+  get reclaimable(): number {
+    if (this.rowStates.length === 0) return 0;
+    return this.cache.pastLength - Math.max(...this.rowStates.map((r) => r.tokens.length));
+  }
+
   /** Row ids in batch order. */
   get ids(): string[] {
     return this.rowStates.map((r) => r.id);
