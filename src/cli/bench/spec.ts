@@ -61,6 +61,9 @@ import type { F32Tensor } from '../../gpu/weights/tensor.js';
 import type { Benchmark } from './index.js';
 import { median } from './stats.js';
 
+/** Plain decoding runs again after this many configurations (the paired column's reference). */
+const PLAIN_EVERY = 3;
+
 /** The largest k adaptive k may choose. */
 const K_MAX = 6;
 
@@ -172,8 +175,9 @@ interface Row {
   /** Fastest run over plain's fastest run. */
   speedup: number;
   /**
-   * The median over repetitions of the speedup against plain's run of the same repetition
-   * (paired: a shared machine that is slower for a while slows both of a pair).
+   * The median over repetitions of the speedup against the mean of the two plain runs around
+   * the run (plain runs after every `PLAIN_EVERY` configurations): a shared machine that is
+   * slower for a while slows both sides of the ratio.
    */
   paired: number;
   /**
@@ -269,7 +273,7 @@ export const specBenchmark: Benchmark = {
     console.log(
       `per batch size B: ${batches.map((B) => `${wavesFor(B)}·${B}`).join(', ')} requests of ${sameLength ? tokens : `up to ${tokens}`} new tokens (RL rollouts are hundreds of tokens long, of varying length) through continuous batching (at most B verified together; waiting requests join once ${minJoinOpt ?? '⌈B/4⌉'} rows are free); ` +
         `'plain' = the same engine with k = 0, 'generate' = the sampling module's generate() in static batches of B, same lengths (reference); ` +
-        `each configuration runs ${reps}× round-robin (every other time in reverse order), the fastest run counts (shared machine)`,
+        `each configuration runs ${reps}× round-robin (every other time in reverse order), the fastest run counts (shared machine); 'paired' = the median over repetitions of a run's speedup over the mean of the plain runs before and after it (plain runs again after every ${PLAIN_EVERY} configurations)`,
     );
     console.log('batch  drafter  k     tok/s   speedup  paired  alpha  alpha|p  acc.rate  c      mean k  S(a,c,k)  fraction  S|p    frac|p  =plain  rounds  verify ms/round (v)  draft ms/round  [auto: rounds per k; ledger = time lost (+) or won (−) by k ≥ 1 rounds vs plain]');
     for (const B of batches) {
@@ -305,7 +309,7 @@ export const specBenchmark: Benchmark = {
       let genSec = Infinity;
       let genTokens = 0;
       let reference: number[][] = [];
-      const rates = configs.map((): number[] => []); // tokens/s per repetition
+      const ratios = configs.map((): number[] => []); // per repetition: rate over the plain runs around it
       const best = configs.map(() => ({ sec: Infinity, emitted: 0, same: true, counters: emptyStats(), draftSeconds: 0, verifySeconds: 0, kSum: 0, rounds: 0, kCounts: [] as readonly number[], specRowRounds: 0, specEmitted: 0, explore: 0 }));
       for (let rep = 0; rep < reps; rep++) {
         const t0 = performance.now();
@@ -319,10 +323,20 @@ export const specBenchmark: Benchmark = {
         genTokens = out.reduce((n, t) => n + t.length, 0);
         reference = out;
         // Odd repetitions run the configurations in reverse order: a machine that speeds up or
-        // slows down during a repetition favours no position.
-        const order = [...configs.entries()];
-        if (rep % 2 === 1) order.reverse();
-        for (const [ci, cfg] of order) {
+        // slows down during a repetition favours no position. Plain runs first, then after every
+        // PLAIN_EVERY configurations and last: each configuration's paired ratio is taken against
+        // the mean of the two plain runs around it (a shared GPU's speed drifts over tens of
+        // seconds: H100, plain at batch 8, 2.2–3.5 s per run, the runs next to each other
+        // within a few percent).
+        const others = [...configs.entries()].slice(1);
+        if (rep % 2 === 1) others.reverse();
+        const order: Array<readonly [number, (typeof configs)[number]]> = [[0, configs[0]!]];
+        others.forEach((o, i) => {
+          order.push(o);
+          if ((i + 1) % PLAIN_EVERY === 0 || i === others.length - 1) order.push([0, configs[0]!]);
+        });
+        const runRates: number[] = [];
+        for (const [pos, [ci, cfg]] of order.entries()) {
           const trace: RoundTrace[] = [];
           const engine = new SpeculativeEngine({
             target, drafter: cfg.make(), k: cfg.adaptive ? 'auto' : (cfg.k as number), kMax: K_MAX, maxBatchSize: B,
@@ -339,18 +353,28 @@ export const specBenchmark: Benchmark = {
           const t = engine.timings;
           const b = best[ci]!;
           const emitted = done.reduce((s, d) => s + d.tokenIds.length, 0);
-          rates[ci]!.push(emitted / sec);
-          if (sec < b.sec) {
+          runRates.push(emitted / sec);
+          // plain's fastest run: from its first run of each repetition (as many as the others)
+          if (sec < b.sec && (ci !== 0 || pos === 0)) {
             Object.assign(b, { sec, emitted, counters: engine.counters, draftSeconds: t.draftSeconds, verifySeconds: t.verifySeconds, kSum: t.kSum, rounds: t.rounds, kCounts: t.kCounts, specRowRounds: t.specRowRounds, specEmitted: t.specEmitted,
               explore: engine.adaptiveK ? engine.adaptiveK.lossSeconds / Math.max(1e-12, engine.adaptiveK.elapsedSeconds) : 0 });
           }
           if (traceDir) {
-            const file = join(traceDir, `spec-trace-b${B}-${cfg.name}-k${cfg.k}-rep${rep}.jsonl`);
+            const file = join(traceDir, `spec-trace-b${B}-${cfg.name}-k${cfg.k}-rep${rep}${ci === 0 ? `-run${pos}` : ''}.jsonl`);
             await writeFile(file, trace.map((r) => JSON.stringify(r)).join('\n') + '\n');
           }
           if (temperature === 0) b.same &&= done.every((d) => { const i = Number(d.requestId.slice(1)); return d.tokenIds.join() === reference[i]!.join(); });
           await engine.dispose();
         }
+        // Paired ratios: each configuration against the mean of the plain runs around it.
+        order.forEach(([ci], pos) => {
+          if (ci === 0) return;
+          let before = pos - 1;
+          while (order[before]![0] !== 0) before--;
+          let after = pos + 1;
+          while (order[after]![0] !== 0) after++;
+          ratios[ci]!.push(runRates[pos]! / ((runRates[before]! + runRates[after]!) / 2));
+        });
       }
       const plain = best[0]!;
       const plainTps = plain.emitted / plain.sec;
@@ -362,7 +386,7 @@ export const specBenchmark: Benchmark = {
         const b = best[ci]!;
         const c = b.counters;
         const tps = b.emitted / b.sec;
-        const paired = median(rates[ci]!.map((r, rep) => r / rates[0]![rep]!));
+        const paired = ci === 0 ? 1 : median(ratios[ci]!);
         const cost = b.kSum > 0 ? b.draftSeconds / b.kSum / plainStepSec : 0;
         const kRound = b.rounds > 0 ? b.kSum / b.rounds : 0;
         // α̂ over every row-round that asked for drafts (an empty proposal: k rejected drafts).
