@@ -52,6 +52,11 @@ export interface RoundMeasurement {
    * acceptance and host overhead.
    */
   readonly seconds: number;
+  /**
+   * Tokens per row a stateful drafter (a draft model) caught up on in this round: what it missed
+   * while speculation was off (the whole sequence the first time). 0 or absent otherwise.
+   */
+  readonly catchUp?: number;
 }
 
 /**
@@ -139,6 +144,12 @@ interface Bucket {
    * re-planned for new shapes, for a draft model the catch-up over every token it missed.
    */
   switchExcess: Ema | undefined;
+  /**
+   * Seconds a switch into speculation adds per token (per row) a stateful drafter catches up on,
+   * beyond `switchExcess` (EMA): a draft model's catch-up grows with the tokens it missed, so a
+   * probe after 100 plain rounds costs far more than the first one after the prompt.
+   */
+  catchUpCost: Ema | undefined;
 }
 
 interface Ema {
@@ -231,6 +242,8 @@ export class AdaptiveK {
   private elapsed = 0;
   /** Acceptance is measured by shadow drafts too (`observeShadow`). */
   private shadowed = false;
+  /** `choose`'s catch-up argument, for `affordable`. */
+  private pendingCatchUp = 0;
 
   constructor(options: AdaptiveKOptions) {
     if (!Number.isInteger(options.kMax) || options.kMax < 0) {
@@ -255,8 +268,14 @@ export class AdaptiveK {
     return this.elapsed;
   }
 
-  /** The draft length for the next round at `batchSize` sequences. */
-  choose(batchSize: number): number {
+  /**
+   * The draft length for the next round at `batchSize` sequences.
+   * @param catchUp tokens per row a stateful drafter would catch up on if this round speculated
+   *   (what it missed while speculation was off; 0 for a drafter without state): a switch into
+   *   speculation is priced with it once one catch-up has been measured (`catchUpCost`).
+   */
+  choose(batchSize: number, catchUp = 0): number {
+    this.pendingCatchUp = catchUp;
     if (this.kMax === 0) return 0;
     const st = this.bucket(batchSize);
     if ((st.arms.get(0)?.samples.length ?? 0) < MIN_PLAIN) return 0;
@@ -409,7 +428,11 @@ export class AdaptiveK {
     if (switched && plain !== undefined) {
       // The steady round it replaces: measured, else predicted, else affordable()'s guess.
       const steady = m.k === 0 ? 1 / plain : (this.predictedCost(m.batchSize, m.k) ?? (1 + 0.5 * m.k) / plain);
-      st.switchExcess = emaAdd(st.switchExcess, Math.max(0, m.seconds - steady), SWITCH_DECAY);
+      const excess = Math.max(0, m.seconds - steady);
+      // A switch in with a catch-up: what exceeds a plain switch is the catch-up's, per token.
+      if (m.k > 0 && (m.catchUp ?? 0) >= MIN_CATCH_UP) {
+        st.catchUpCost = emaAdd(st.catchUpCost, Math.max(0, excess - (st.switchExcess?.value ?? 0)) / m.catchUp!, SWITCH_DECAY);
+      } else st.switchExcess = emaAdd(st.switchExcess, excess, SWITCH_DECAY);
     }
     // Speculative rounds, and the plain round that switches back after them, go to the ledger.
     if ((m.k > 0 || switched) && plain !== undefined) this.ledger += m.seconds - tokens / plain;
@@ -589,20 +612,23 @@ export class AdaptiveK {
    * Whether exploring `k` now keeps the ledger within budget even if no draft is accepted —
    * counting, when it is a switch, what a switch in and the switch back out measured to add
    * (`switchExcess`; CPU, batch 1, draft model: a probe's catch-up alone cost ~5 plain rounds,
-   * which the worst case without it left out).
+   * which the worst case without it left out), and for a switch in, the catch-up over the tokens
+   * a stateful drafter missed at the measured cost per token (`catchUpCost`): a probe after 100
+   * plain rounds costs a catch-up over 100 tokens per row, not the first probe's 20.
    */
   private affordable(batchSize: number, k: number): boolean {
     const st = this.bucket(batchSize);
     const plainRound = this.plainRound(batchSize);
     const cost = this.predictedCost(batchSize, k) ?? plainRound * (1 + 0.5 * k);
-    const switching = st.lastK !== k ? 2 * (st.switchExcess?.value ?? 0) : 0;
+    const catchUp = st.lastK === 0 && k > 0 ? (st.catchUpCost?.value ?? 0) * this.pendingCatchUp : 0;
+    const switching = st.lastK !== k ? 2 * (st.switchExcess?.value ?? 0) + catchUp : 0;
     return this.ledger + Math.max(0, cost - plainRound) + switching <= this.budget * this.elapsed + plainRound;
   }
 
   private bucket(batchSize: number): Bucket {
     const b = bucketOf(batchSize);
     let st = this.buckets.get(b);
-    if (!st) this.buckets.set(b, (st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, bestPlain: 0, switchExcess: undefined }));
+    if (!st) this.buckets.set(b, (st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined }));
     return st;
   }
 }
@@ -647,6 +673,8 @@ const REFRESH_MARGIN = 0.2;
 /** A k = 1 predicted below this share of the plain rate waits `probeEvery` rounds between probes. */
 const HOPELESS = 0.85;
 const PRIOR_WEIGHT = 2;
+/** Catch-ups of fewer tokens per row measure a plain switch (`switchExcess`), not the catch-up's cost. */
+const MIN_CATCH_UP = 4;
 /** A prediction from other buckets must beat plain by this many `minGain`s to be explored. */
 const BORROWED_MARGIN = 2;
 

@@ -584,4 +584,41 @@ describe('measuredSeconds (a wave’s admission is no part of the plain referenc
     expect(tokens / seconds).toBeGreaterThanOrEqual(0.985);
     expect(switchesIn).toBe(1);
   });
+
+  it('prices a probe by the tokens a stateful drafter missed: a late catch-up costs more than the first', () => {
+    // CPU, batch 8, draft model: plain round 1 unit; steady k = 1 1.3 units for 1.3 tokens (a
+    // loss, not hopeless); a switch in costs 0.05 units per token the draft model missed, per
+    // row: the first probe (after the 20-token prompt and 2 rounds) ~1.1, one after 100 plain
+    // rounds ~6. Without the catch-up known, the first probe's small excess let later ones through.
+    const run = (tellCatchUp: boolean) => {
+      const ak = new AdaptiveK({ kMax: 1 });
+      let seconds = 0;
+      let tokens = 0;
+      let last = 0;
+      let length = 20;
+      let drafted = 0;
+      const chosen: number[] = [];
+      for (let r = 0; r < 600; r++) {
+        const missed = length - drafted;
+        const k = ak.choose(8, tellCatchUp ? missed : 0);
+        chosen.push(k);
+        for (let s = 0; s < 8; s++) ak.observeAcceptance(k, k > 0 && s < 3 ? 1 : 0);
+        const sec = k === 0 ? 1 : 1.3 + (last === 0 ? 0.05 * missed : 0);
+        const tok = k === 0 ? 1 : 1.3;
+        if (k > 0) drafted = length;
+        ak.observeRound({ batchSize: 8, k, tokensPerRow: tok, seconds: sec, ...(tellCatchUp && k > 0 ? { catchUp: missed } : {}) });
+        seconds += sec;
+        tokens += tok;
+        length += tok;
+        last = k;
+      }
+      return { rate: tokens / seconds, switchesIn: chosen.filter((k, i) => k > 0 && (i === 0 || chosen[i - 1] === 0)).length };
+    };
+    const blind = run(false);
+    const told = run(true);
+    expect(blind.switchesIn).toBeGreaterThan(1); // later probes, each a catch-up over everything missed
+    expect(told.switchesIn).toBe(1);
+    expect(told.rate).toBeGreaterThan(blind.rate);
+    expect(told.rate).toBeGreaterThanOrEqual(0.985);
+  });
 });

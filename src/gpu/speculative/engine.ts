@@ -166,6 +166,8 @@ interface Active {
    * round, and how many of its tokens plain decoding has emitted since, in order.
    */
   shadow: { readonly tokens: readonly number[]; matched: number } | null;
+  /** Tokens of the sequence when the drafter last drafted for it (0: never). */
+  drafted: number;
 }
 
 /** Wall-clock split of the engine's rounds (for benchmarks: c = draft step cost / target step cost). */
@@ -308,7 +310,9 @@ export class SpeculativeEngine {
     // refilled at once).
     const queued = this.waiting.length >= this.active.length;
     const remainingBefore = this.active.map(remaining);
-    const k = this.adaptive ? this.adaptive.choose(this.active.length) : (this.options.k as number);
+    // A stateful drafter (not `free`) catches up on what it missed when speculation turns on.
+    const catchUp = this.adaptive && this.options.drafter?.free !== true ? this.active.reduce((n, a) => n + a.tokens.length - a.drafted, 0) / this.active.length : 0;
+    const k = this.adaptive ? this.adaptive.choose(this.active.length, catchUp) : (this.options.k as number);
     // Speculation stops: its rejected drafts stay in the cache as holes that every later plain
     // round attends over and copies (H200, batch 64: 4 probe rounds left 13 hole slots per row,
     // +4% on each of the ~80 rounds after; CPU, batch 64: 2 probe rounds, 2 holes in 25 slots,
@@ -323,6 +327,7 @@ export class SpeculativeEngine {
     // A speculative round measures acceptance itself: pending shadows end unjudged.
     if (k > 0) for (const a of this.active) a.shadow = null;
     const t0 = this.clock();
+    if (k > 0) for (const a of this.active) a.drafted = a.tokens.length;
     const drafts = k > 0 ? await this.propose(k) : this.active.map((): Draft => ({ tokens: [], q: null }));
     if (shadowing) await this.proposeShadows();
     const t1 = this.clock();
@@ -377,7 +382,7 @@ export class SpeculativeEngine {
     const seconds = measuredSeconds(t3 - start, admitted - start, joiners, batchSize);
     // The plain reference the round is judged against, for the trace only.
     const plainRate = this.options.onRound ? this.adaptive?.plainRate(batchSize) : undefined;
-    this.adaptive?.observeRound({ batchSize, k, tokensPerRow, seconds });
+    this.adaptive?.observeRound({ batchSize, k, tokensPerRow, seconds, ...(k > 0 ? { catchUp } : {}) });
     this.options.onRound?.({
       k, batchSize, joiners, emitted, tokensPerRow,
       admitSeconds: admitted - start, draftSeconds: t1 - t0, verifySeconds: t2 - t1, retireSeconds: t3 - t2, measuredSeconds: seconds,
@@ -421,6 +426,7 @@ export class SpeculativeEngine {
         counters: emptyCounters,
         finish: null,
         shadow: null,
+        drafted: 0,
       });
     }
     if (joiners.length === 0) return [];
