@@ -496,11 +496,7 @@ export class AdaptiveK {
     }
     let cand: number | null = null;
     let candRate = best === 0 ? plain * (1 + this.minGain) : this.exploitRate(batchSize, best)!;
-    // One step past the longest k measured at a time: a cost extrapolated from a few noisy rounds
-    // of k = 1 grows its error k-fold (CPU, batch 64: a k = 1 measured cheap sent n-gram
-    // exploration to k = 4 and 6, rounds at 2× a plain step).
-    const reach = Math.max(0, ...[...st.arms.entries()].filter(([, a]) => a.samples.length > 0).map(([kk]) => kk)) + 1;
-    for (let k = 1; k <= Math.min(this.kMax, reach) && !fresh; k++) {
+    for (let k = 1; k <= this.kMax && !fresh; k++) {
       if (k === best) continue;
       const arm = st.arms.get(k);
       const stale = !arm || st.rounds - arm.lastRound > STALE_ROUNDS;
