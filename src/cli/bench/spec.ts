@@ -200,6 +200,8 @@ interface Row {
   /** S(α̂ if proposed, c, k̄): what the drafter would give if it proposed k tokens every round. */
   theoreticalIfProposed: number;
   fractionIfProposed: number;
+  /** The per-repetition ratios the paired median is taken over (their range is printed). */
+  pairedRatios?: number[];
   /** Adaptive k: rounds that ran each k. */
   roundsPerK?: number[];
   /** Adaptive k: time its k ≥ 1 rounds lost (+) or won (−) against plain, as a share of its rounds' time. */
@@ -275,7 +277,7 @@ export const specBenchmark: Benchmark = {
         `'plain' = the same engine with k = 0, 'generate' = the sampling module's generate() in static batches of B, same lengths (reference); ` +
         `each configuration runs ${reps}× round-robin (every other time in reverse order), the fastest run counts (shared machine); 'paired' = the median over repetitions of a run's speedup over the mean of the plain runs before and after it (plain runs again after every ${PLAIN_EVERY} configurations)`,
     );
-    console.log('batch  drafter  k     tok/s   speedup  paired  alpha  alpha|p  acc.rate  c      mean k  S(a,c,k)  fraction  S|p    frac|p  =plain  rounds  verify ms/round (v)  draft ms/round  [auto: rounds per k; ledger = time lost (+) or won (−) by k ≥ 1 rounds vs plain]');
+    console.log('batch  drafter  k     tok/s   speedup  paired  alpha  alpha|p  acc.rate  c      mean k  S(a,c,k)  fraction  S|p    frac|p  =plain  rounds  verify ms/round (v)  draft ms/round  [range of the paired ratios; auto: rounds per k; ledger = time lost (+) or won (−) by k ≥ 1 rounds vs plain]');
     for (const B of batches) {
       const waves = wavesFor(B);
       const prompts = makePrompts(B * waves, config.vocabSize, 17 + B);
@@ -406,12 +408,14 @@ export const specBenchmark: Benchmark = {
           acceptanceRate: c.numDraftTokens > 0 ? c.numAcceptedTokens / c.numDraftTokens : 0, c: cost, meanK: kRound,
           theoretical: S, fractionOfTheoretical: tps / plainTps / S,
           theoreticalIfProposed: sIfProposed, fractionIfProposed: tps / plainTps / sIfProposed,
+          ...(ci > 0 ? { pairedRatios: [...ratios[ci]!] } : {}),
           ...(cfg.adaptive ? { roundsPerK: [...b.kCounts], ledgerShare: b.explore } : {}),
         };
         rows.push(row);
         console.log(
           `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(paired)}    ${fmt(alpha)}   ${fmt(alphaIfProposed)}     ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${fmt(sIfProposed)}   ${fmt(row.fractionIfProposed)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}` +
-            (cfg.adaptive ? `    k ${b.kCounts.map((n, k) => (n > 0 ? `${k}:${n}` : '')).filter(Boolean).join(' ')}; ledger ${b.explore >= 0 ? '+' : ''}${(100 * b.explore).toFixed(1)}%` : ''),
+            (ci > 0 ? `    paired ${fmt(Math.min(...ratios[ci]!))}–${fmt(Math.max(...ratios[ci]!))}` : '') +
+            (cfg.adaptive ? `; k ${b.kCounts.map((n, k) => (n > 0 ? `${k}:${n}` : '')).filter(Boolean).join(' ')}; ledger ${b.explore >= 0 ? '+' : ''}${(100 * b.explore).toFixed(1)}%` : ''),
         );
       });
     }
