@@ -98,6 +98,7 @@ const SPEC_FLAGS: ReadonlyArray<readonly [string, string]> = [
   ['--trace DIR', 'one JSON-lines file of rounds per configuration and repetition'],
   ['--stepwise-draft', 'add draft-model rows that draft one session run per token'],
   ['--draft-threads N', 'intra-op threads of the draft session (default 1 on cpu)'],
+  ['--draft-no-spin', 'the draft session\'s threads sleep between runs instead of spinning'],
   ['--layers L, --draft-layers n', 'target layers (default 8), draft = its first n (default 1)'],
   ['--refine s, --drift d', 'deep-layer output scale (default 0.03), reuse drift (default 0.005)'],
   ['--temperature t', 'sampling temperature (default 0: outputs are compared with plain)'],
@@ -247,7 +248,9 @@ export const specBenchmark: Benchmark = {
     // On a CPU the draft session gets one intra-op thread: a multi-threaded pool keeps spinning
     // after each draft step and slows the target's next forward ~2× on a small machine.
     const draftThreads = intOpt(options['draft-threads'], device === 'cpu' ? 1 : 0, 'draft-threads');
-    const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'bench-draft' }, { device, fused, multiStepDraft: true, ...(draftThreads > 0 ? { intraOpNumThreads: draftThreads } : {}) });
+    const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'bench-draft' }, {
+      device, fused, multiStepDraft: true, ...(draftThreads > 0 ? { intraOpNumThreads: draftThreads } : {}), ...(options['draft-no-spin'] === true ? { intraOpSpinning: false } : {}),
+    });
     // --stepwise-draft adds rows for the draft model drafting one session run per token (the
     // draft graph without the k-step unrolling), side by side with the multi-step graph.
     const stepwiseDraft = options['stepwise-draft'] === true;

@@ -42,6 +42,7 @@ export class OrtDecoder implements Decoder {
     readonly tokenizer: Tokenizer | undefined,
     private readonly draftModel?: (k: number) => Uint8Array,
     private readonly intraOpNumThreads?: number,
+    private readonly intraOpSpinning?: boolean,
   ) {
     this.ops = new CacheOps(info.device, 2 * info.numLayers, { heads: info.numKvHeads, headDim: info.headDim });
     this.idType = session.inputMeta('input_ids')?.type === 'int32' ? 'int32' : 'int64';
@@ -66,6 +67,7 @@ export class OrtDecoder implements Decoder {
       tokenizer?: Tokenizer;
       source?: string;
       intraOpNumThreads?: number;
+      intraOpSpinning?: boolean;
       /** The greedy k-step draft graph of the same model (enables `greedyDraft`). */
       greedyDraftModel?: (k: number) => Uint8Array;
     },
@@ -87,6 +89,7 @@ export class OrtDecoder implements Decoder {
       gpuOutputs,
       source: opts.source ?? opts.name,
       ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
+      ...(opts.intraOpSpinning !== undefined ? { intraOpSpinning: opts.intraOpSpinning } : {}),
     });
     const where = `${session.source}`;
     const need = ['input_ids', 'attention_mask'];
@@ -139,7 +142,7 @@ export class OrtDecoder implements Decoder {
       padTokenId: c?.padTokenId,
       device: opts.device,
     };
-    return new OrtDecoder(session, info, opts.tokenizer, opts.greedyDraftModel, opts.intraOpNumThreads);
+    return new OrtDecoder(session, info, opts.tokenizer, opts.greedyDraftModel, opts.intraOpNumThreads, opts.intraOpSpinning);
   }
 
   emptyCache(batch: number): KvCache {
@@ -213,6 +216,7 @@ export class OrtDecoder implements Decoder {
         gpuOutputs: presentNames(this.info.numLayers),
         source: `${this.info.name} (greedy ${k}-step draft graph)`,
         ...(this.intraOpNumThreads !== undefined ? { intraOpNumThreads: this.intraOpNumThreads } : {}),
+        ...(this.intraOpSpinning !== undefined ? { intraOpSpinning: this.intraOpSpinning } : {}),
       });
       this.draftSessions.set(k, opening);
     }

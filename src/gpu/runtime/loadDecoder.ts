@@ -55,6 +55,8 @@ export async function loadDecoder(
     device?: Device;
     fused?: boolean;
     intraOpNumThreads?: number;
+    /** False: the intra-op threads sleep between runs instead of spinning (see `SessionOptions`). */
+    intraOpSpinning?: boolean;
     /**
      * Also enable `Decoder.greedyDraft` (k greedy draft steps in one session run) — for a draft
      * model built from config + weights (in memory or config.json + model.safetensors); a
@@ -66,7 +68,10 @@ export async function loadDecoder(
 ): Promise<Decoder> {
   const device = opts.device ?? 'cpu';
   // intra-op threads of the session (1 for a draft model that alternates with its target on a CPU)
-  const threads = opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {};
+  const threads = {
+    ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
+    ...(opts.intraOpSpinning !== undefined ? { intraOpSpinning: opts.intraOpSpinning } : {}),
+  };
   // graphs the builder emits: plain ops, or the fused GPU variant (same I/O and semantics)
   // Default: fused on WebGPU, where the op count dominates (H200: 7.5 vs 10.2 ms per batch-1 step
   // of a 100M model, bench/results/decode-webgpu*.json), plain on CPU. SPECSTREAM_FUSED=0|1 overrides.

@@ -24,6 +24,12 @@ export interface SessionOptions {
    * spinning threads otherwise steal the cores the large model's pool needs right after.
    */
   readonly intraOpNumThreads?: number;
+  /**
+   * Whether the intra-op pool's threads spin waiting for work (ONNX Runtime's default: yes).
+   * False lets a multi-threaded draft session sleep between its runs instead of taking the
+   * cores its target needs next (`intra_op.allow_spinning = 0`).
+   */
+  readonly intraOpSpinning?: boolean;
 }
 
 export class WebGpuUnavailableError extends Error {
@@ -62,6 +68,7 @@ export class CheckedSession {
       executionProviders: opts.device === 'webgpu' ? ['webgpu', 'cpu'] : ['cpu'],
       graphOptimizationLevel: 'all',
       ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
+      ...(opts.intraOpSpinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     };
     if (opts.device === 'webgpu' && opts.gpuOutputs && opts.gpuOutputs.length > 0) {
       options.preferredOutputLocation = Object.fromEntries(opts.gpuOutputs.map((n) => [n, 'gpu-buffer' as const]));
