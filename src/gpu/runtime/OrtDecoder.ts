@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import type { Tokenizer } from '@huggingface/tokenizers';
 import type { Decoder, DecoderInfo, Device, ForwardInput, ForwardOutput, IntRows, KvCache } from './Decoder.js';
-import { CheckedSession } from './session.js';
+import { CheckedSession, type SessionOptions } from './session.js';
 import { CacheOps } from './cacheOps.js';
 import { OrtKvCache } from './kvCache.js';
 import type { LlamaConfig } from '../model/config.js';
@@ -41,8 +41,8 @@ export class OrtDecoder implements Decoder {
     readonly info: DecoderInfo,
     readonly tokenizer: Tokenizer | undefined,
     private readonly draftModel?: (k: number) => Uint8Array,
-    private readonly intraOpNumThreads?: number,
-    private readonly intraOpSpinning?: boolean,
+    /** Intra-op thread options of the session, for the k-step draft sessions too. */
+    private readonly threads: Pick<SessionOptions, 'intraOpNumThreads' | 'intraOpSpinning'> = {},
   ) {
     this.ops = new CacheOps(info.device, 2 * info.numLayers, { heads: info.numKvHeads, headDim: info.headDim });
     this.idType = session.inputMeta('input_ids')?.type === 'int32' ? 'int32' : 'int64';
@@ -84,13 +84,11 @@ export class OrtDecoder implements Decoder {
         await probe.release();
       }
     }
-    const session = await CheckedSession.create(model, {
-      device: opts.device,
-      gpuOutputs,
-      source: opts.source ?? opts.name,
+    const threads = {
       ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
       ...(opts.intraOpSpinning !== undefined ? { intraOpSpinning: opts.intraOpSpinning } : {}),
-    });
+    };
+    const session = await CheckedSession.create(model, { device: opts.device, gpuOutputs, source: opts.source ?? opts.name, ...threads });
     const where = `${session.source}`;
     const need = ['input_ids', 'attention_mask'];
     const missing = need.filter((n) => !session.inputNames.includes(n));
@@ -142,7 +140,7 @@ export class OrtDecoder implements Decoder {
       padTokenId: c?.padTokenId,
       device: opts.device,
     };
-    return new OrtDecoder(session, info, opts.tokenizer, opts.greedyDraftModel, opts.intraOpNumThreads, opts.intraOpSpinning);
+    return new OrtDecoder(session, info, opts.tokenizer, opts.greedyDraftModel, threads);
   }
 
   emptyCache(batch: number): KvCache {
@@ -215,8 +213,7 @@ export class OrtDecoder implements Decoder {
         device: this.info.device,
         gpuOutputs: presentNames(this.info.numLayers),
         source: `${this.info.name} (greedy ${k}-step draft graph)`,
-        ...(this.intraOpNumThreads !== undefined ? { intraOpNumThreads: this.intraOpNumThreads } : {}),
-        ...(this.intraOpSpinning !== undefined ? { intraOpSpinning: this.intraOpSpinning } : {}),
+        ...this.threads,
       });
       this.draftSessions.set(k, opening);
     }

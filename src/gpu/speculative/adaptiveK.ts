@@ -242,8 +242,6 @@ export class AdaptiveK {
   private elapsed = 0;
   /** Acceptance is measured by shadow drafts too (`observeShadow`). */
   private shadowed = false;
-  /** `choose`'s catch-up argument, for `affordable`. */
-  private pendingCatchUp = 0;
 
   constructor(options: AdaptiveKOptions) {
     if (!Number.isInteger(options.kMax) || options.kMax < 0) {
@@ -275,14 +273,13 @@ export class AdaptiveK {
    *   speculation is priced with it once one catch-up has been measured (`catchUpCost`).
    */
   choose(batchSize: number, catchUp = 0): number {
-    this.pendingCatchUp = catchUp;
     if (this.kMax === 0) return 0;
     const st = this.bucket(batchSize);
     if ((st.arms.get(0)?.samples.length ?? 0) < MIN_PLAIN) return 0;
     // A k just switched to runs a second round: the first round after a switch pays for the
     // change of shapes (on a CPU, ~+50% for a plain step right after a longer one) and is not
     // a sample of the arm.
-    if (st.switched && st.lastK !== null && st.lastK > 0 && this.affordable(batchSize, st.lastK)) return st.lastK;
+    if (st.switched && st.lastK !== null && st.lastK > 0 && this.affordable(batchSize, st.lastK, catchUp)) return st.lastK;
     const best = this.bestK(batchSize);
     if (st.refreshLeft > 0) return 0;
     if (best > 0 && st.sinceZero >= this.refreshInterval(batchSize, best)) {
@@ -294,7 +291,7 @@ export class AdaptiveK {
     // costs it leaves behind) stops until the elapsed time makes room again.
     if (best > 0 && this.ledger > 2 * this.budget * this.elapsed + 2 * this.plainRound(batchSize)) return 0;
     const explore = this.candidate(batchSize, best);
-    return explore !== null && this.affordable(batchSize, explore) ? explore : best;
+    return explore !== null && this.affordable(batchSize, explore, catchUp) ? explore : best;
   }
 
   /**
@@ -616,11 +613,11 @@ export class AdaptiveK {
    * a stateful drafter missed at the measured cost per token (`catchUpCost`): a probe after 100
    * plain rounds costs a catch-up over 100 tokens per row, not the first probe's 20.
    */
-  private affordable(batchSize: number, k: number): boolean {
+  private affordable(batchSize: number, k: number, catchUpTokens: number): boolean {
     const st = this.bucket(batchSize);
     const plainRound = this.plainRound(batchSize);
     const cost = this.predictedCost(batchSize, k) ?? plainRound * (1 + 0.5 * k);
-    const catchUp = st.lastK === 0 && k > 0 ? (st.catchUpCost?.value ?? 0) * this.pendingCatchUp : 0;
+    const catchUp = st.lastK === 0 && k > 0 ? (st.catchUpCost?.value ?? 0) * catchUpTokens : 0;
     const switching = st.lastK !== k ? 2 * (st.switchExcess?.value ?? 0) + catchUp : 0;
     return this.ledger + Math.max(0, cost - plainRound) + switching <= this.budget * this.elapsed + plainRound;
   }

@@ -29,7 +29,7 @@ describe('DepartureRent (when finished rows leave the cache)', () => {
       for (let r = 0; r < rounds; r++) {
         finished++;
         cost += finished * u;
-        if (rent.carried(finished, 64, finished > 0 ? u * 64 : 0)) {
+        if (rent.carried(finished, 64, u * 64)) {
           cost += g;
           rent.dropped(g);
           finished = 0;

@@ -333,7 +333,7 @@ export class SpeculativeEngine {
     const t1 = this.clock();
     // Cache rows: the running sequences and finished ones not yet dropped (`retire`), fed nothing.
     const rowOf = this.cacheRows();
-    const feed: number[][] = this.batch.ids.map(() => []);
+    const feed: number[][] = Array.from({ length: this.batch.size }, () => []);
     this.active.forEach((a, i) => (feed[rowOf[i]!] = [a.tokens[a.tokens.length - 1]!, ...drafts[i]!.tokens]));
     const out = await this.batch.append(feed);
     const T = out.tokensPerRow;

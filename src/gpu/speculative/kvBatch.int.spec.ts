@@ -47,15 +47,18 @@ describe('KvBatch', () => {
     expect(finalLength[1]).toBeLessThan(finalLength[0]!);
   });
 
-  it('compacts at a lower hole share on request (the engine, when speculation switches back to k = 0)', async () => {
+  it('compacts below its hole share on request (the engine, when speculation switches back to k = 0 with rounds ahead)', async () => {
     const batch = new KvBatch(target, 8); // default share 0.5
     await batch.admit([{ id: 'a', tokens: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }, { id: 'b', tokens: [4, 5, 6, 7, 8, 9] }]);
     await batch.append([[5, 6, 7], [8, 9, 1]]); // a round with k = 2 …
     batch.truncate(0, batch.cachedTokens(0).length - 2); // … of which 2 and 1 drafts were rejected
     batch.truncate(1, batch.cachedTokens(1).length - 1);
     const before = batch.pastLength; // 13 slots, 2 holes after the longest row (15%)
+    expect(batch.reclaimable).toBe(2);
     expect(await batch.compact()).toBe(false);
-    expect(await batch.compact(false, 0.1)).toBe(true);
+    expect(await batch.compact(true)).toBe(true);
+    expect(batch.reclaimable).toBe(0);
+    expect(await batch.compact(true)).toBe(false); // nothing left to drop
     expect(batch.pastLength).toBe(before - 2);
     expect(await deviation(batch, [[], []], [7, 1])).toBeLessThan(1e-5);
     batch.dispose();

@@ -49,17 +49,17 @@ export class KvBatch {
   }
 
   /**
-   * Drops masked-out slots when they are the majority: one slot gather per row (on the device),
-   * keeping each row's valid slots in order, left-padded with masked filler to the longest row.
-   * Returns whether it compacted. A decoder without `gatherSlots` never compacts.
-   * @param share the share of holes that triggers it (default: the batch's `holeShare`)
+   * Drops masked-out slots once they are `holeShare` of the cache (or at once with `force`): one
+   * slot gather per row (on the device), keeping each row's valid slots in order, left-padded with
+   * masked filler to the longest row. Returns whether it compacted. A decoder without
+   * `gatherSlots` never compacts.
    */
-  async compact(force = false, share = this.holeShare): Promise<boolean> {
+  async compact(force = false): Promise<boolean> {
     const past = this.cache.pastLength;
     if (!this.cache.gatherSlots || this.rowStates.length === 0) return false;
-    const keep = Math.max(...this.rowStates.map((r) => r.tokens.length));
-    if (!force && (this.compactAt === 0 || past < this.compactAt || past - keep < share * past)) return false;
-    if (keep === past) return false;
+    const holes = this.reclaimable;
+    if (holes === 0 || (!force && (this.compactAt === 0 || past < this.compactAt || holes < this.holeShare * past))) return false;
+    const keep = past - holes;
     const lists = this.rowStates.map((r) => {
       const pad = keep - r.slots.length;
       return [...new Array<number>(pad).fill(r.slots[0] ?? 0), ...r.slots];
