@@ -1,7 +1,6 @@
 /**
- * `npm run bench -- spec [--device cpu|webgpu] [--fused] [--quick] [--batches 1,8,64] [--drafters model,ngram,reuse] [--tokens N]
- * [--k N] [--reps R] [--waves W] [--min-join J] [--trace DIR] [--stepwise-draft] [--same-length] [--draft-threads N] [--layers L] [--draft-layers n] [--refine s] [--drift d] [--temperature t]`
- * (flags: `SPEC_FLAGS`): plain vs speculative tokens/s at batch 1, 8
+ * `npm run bench -- spec [--device cpu|webgpu] [--quick] [flags]` (its flags: `SPEC_FLAGS`, listed by
+ * `specstream bench --help`): plain vs speculative tokens/s at batch 1, 8
  * and 64, for each drafter (draft model, n-gram, rollout reuse) at a fixed k and at adaptive k —
  * `auto` from a cold start in every run, `warm` with one AdaptiveK kept across the repetitions
  * (as a training run keeps one across its steps).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DepartureRent } from './engine.js';
+import { DepartureRent } from './departures.js';
 
 describe('DepartureRent (when finished rows leave the cache)', () => {
   it('drops once the finished rows have cost as much as a drop (the first drop: one forward)', () => {
