@@ -386,6 +386,22 @@ describe('AdaptiveK', () => {
     expect(chosen.every((k) => k === 0)).toBe(true);
   });
 
+  it('wants a stateful drafter prefilled while a bucket speculates or is yet to explore, not once it settled on k = 0', () => {
+    const ak = new AdaptiveK({ kMax: 4, exploreBudget: 1 }); // budget no limit: the evidence decides
+    expect(ak.wantsDraftState(8)).toBe(true); // fresh: its first exploration comes within rounds
+    // CPU batch 64: k = 0 wins; after exploring, the bucket runs plain
+    const big = simulate(ak, cpuLarge(0.5), 80);
+    expect(big.chosen.at(-1)).toBe(0);
+    expect(ak.wantsDraftState(64)).toBe(false);
+    // a larger bucket that borrowed evidence says will not explore: no prefill either
+    expect(ak.wantsDraftState(128)).toBe(false);
+    // GPU batch 1: speculation wins; the bucket speculates
+    const small = simulate(ak, gpuSmall(0.8), 40);
+    expect(small.chosen.at(-1)).toBeGreaterThan(0);
+    expect(ak.wantsDraftState(1)).toBe(true);
+    expect(new AdaptiveK({ kMax: 0 }).wantsDraftState(1)).toBe(false);
+  });
+
   it('never speculates with kMax = 0', () => {
     const ak = new AdaptiveK({ kMax: 0 });
     expect(simulate(ak, gpuSmall(1), 20).chosen.every((k) => k === 0)).toBe(true);

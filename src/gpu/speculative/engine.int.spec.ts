@@ -347,6 +347,53 @@ describe('continuous batching', () => {
     expect(done!.tokenIds).toEqual(plain!.tokenIds);
   });
 
+  it('adaptive k: a stateful drafter takes joiners in at admission while adaptive k wants its state, and then has nothing to catch up', async () => {
+    // Adaptive k that speculates (k = 1) from the second round on and wants the drafter's state
+    // only as scripted; it records the catch-up the engine tells it.
+    class Recording extends AdaptiveK {
+      readonly catchUps: number[] = [];
+      private n = 0;
+      constructor(private readonly wants: boolean) {
+        super({ kMax: 2 });
+      }
+      override wantsDraftState(): boolean {
+        return this.wants;
+      }
+      override choose(_batch: number, catchUp = 0): number {
+        this.catchUps.push(catchUp);
+        return this.n++ === 0 ? 0 : 1;
+      }
+    }
+    for (const wants of [true, false]) {
+      const prepared: string[][] = [];
+      const model = new ModelDrafter(draft);
+      const drafter: Drafter = {
+        name: 'recording',
+        attach: (t) => model.attach(t),
+        prepare: async (seqs) => {
+          prepared.push(seqs.map((q) => q.id));
+          await model.prepare(seqs);
+        },
+        propose: (seqs, k) => model.propose(seqs, k),
+        dispose: () => model.dispose(),
+      };
+      const ak = new Recording(wants);
+      const engine = new SpeculativeEngine({ target, drafter, k: 'auto', adaptiveK: ak, maxBatchSize: 2 });
+      engine.add(req('a', PROMPTS[0]!, greedy(6)));
+      engine.add(req('b', PROMPTS[2]!, greedy(6)));
+      const done = await engine.runToCompletion();
+      await engine.dispose();
+      expect(prepared.slice(0, 1)).toEqual(wants ? [['a', 'b']] : []);
+      // the first speculative round (the second round): prefilled rows missed 1 token (the first
+      // round's), rows left to catch up lazily missed their prompt as well
+      expect(ak.catchUps[1]).toBe(wants ? 1 : (PROMPTS[0]!.length + PROMPTS[2]!.length) / 2 + 2);
+      for (const d of done) {
+        const [plain] = await generate(target, { prompts: [d.requestId === 'a' ? PROMPTS[0]! : PROMPTS[2]!], params: { temperature: 0 }, maxNewTokens: 6, seed: 0 });
+        expect(d.tokenIds).toEqual(plain!.tokenIds);
+      }
+    }
+  });
+
   it('carries finished rows in the cache (masked, fed nothing) until dropping them pays; outputs stay plain decoding\'s', async () => {
     const lengths = [3, 5, 7, 9];
     const prompts = [PROMPTS[0]!, PROMPTS[2]!, PROMPTS[3]!, PROMPTS[4]!]; // none stops early (EOS)

@@ -173,7 +173,8 @@ export interface StepResult {
  *    running cache; each joiner's first token comes from those logits, as in plain decoding (a
  *    round with k = 0). From then on every row keeps one "pending" token: verified, not yet in
  *    the target cache. With a fixed k ≥ 1 the drafter's `prepare` prefills its own state for the
- *    joiners (outside the draft cost); with adaptive k it is left to catch up lazily.
+ *    joiners (outside the draft cost); with adaptive k only while adaptive k wants the
+ *    drafter's state (`AdaptiveK.wantsDraftState`), else it is left to catch up lazily.
  * 2. Choose k (fixed, or adaptive from the measured wall-clock tokens/s of each k at this batch
  *    size). k = 0 is exactly a plain decode step: the drafter is not called. With k ≥ 1 the
  *    drafter proposes up to k tokens per sequence (cut to what the sequence may still emit).
@@ -407,11 +408,15 @@ export class SpeculativeEngine {
     const V = out.vocabSize;
     const rounds = joiners.map((a, i) => this.verifyRow(a, first + i, { tokens: [], q: null }, 0, () => out.logits.subarray(i * V, (i + 1) * V)));
     const live = joiners.filter((a) => a.finish === null);
-    // A fixed k drafts every round: prefill the drafter's state now, outside the draft cost. With
-    // adaptive k the drafter may stay off (k = 0) for good; it then does no work at all, and a
-    // stateful drafter catches up in its first `propose` (one forward over what it missed).
-    if (typeof this.options.k === 'number' && this.options.k > 0 && live.length > 0) {
-      await this.options.drafter?.prepare?.(live.map((a) => this.draftSequence(a)));
+    // A fixed k drafts every round: prefill the drafter's state now, outside the draft cost.
+    // Adaptive k: the same while the batch size's bucket speculates or is about to explore
+    // (`AdaptiveK.wantsDraftState`); once it has settled on k = 0 the drafter does no work at
+    // all, and a stateful drafter catches up in its first `propose` (one forward over what it
+    // missed), a cost adaptive k prices into any switch back in.
+    const prefill = this.adaptive ? this.options.drafter?.free !== true && this.adaptive.wantsDraftState(this.active.length) : typeof this.options.k === 'number' && this.options.k > 0;
+    if (prefill && live.length > 0 && this.options.drafter?.prepare) {
+      await this.options.drafter.prepare(live.map((a) => this.draftSequence(a)));
+      for (const a of live) a.drafted = a.tokens.length;
     }
     return rounds;
   }
