@@ -437,6 +437,20 @@ export class AdaptiveK {
   }
 
   /** Records one round: its arm's sample, the exploration ledger, the bucket's counters. */
+  /**
+   * A stateful drafter's prefill at admission — `seconds` for `rowTokens` tokens per row of
+   * `batchSize` rows (the joiners' tokens over the batch's rows) — is a catch-up measured outside
+   * the rounds: it seeds `catchUpCost` where no catch-up inside a probe has been measured yet.
+   * With the prefill, the first probes have next to nothing to catch up on, and the first late
+   * probe was priced without a catch-up (CPU, batch 8: a catch-up over ~115 tokens per row,
+   * 54 ms, 9 plain rounds, let through as free).
+   */
+  observeCatchUp(batchSize: number, rowTokens: number, seconds: number): void {
+    if (rowTokens < MIN_CATCH_UP || !(seconds > 0)) return;
+    const st = this.bucket(batchSize);
+    if (st.catchUpCost === undefined) st.catchUpCost = emaAdd(undefined, seconds / rowTokens, SWITCH_DECAY);
+  }
+
   observeRound(m: RoundMeasurement): void {
     const st = this.bucket(m.batchSize);
     const tokens = m.tokensPerRow;
@@ -638,9 +652,28 @@ export class AdaptiveK {
     const st = this.bucket(batchSize);
     const plainRound = this.plainRound(batchSize);
     const cost = this.predictedCost(batchSize, k) ?? plainRound * (1 + 0.5 * k);
-    const catchUp = st.lastK === 0 && k > 0 ? (st.catchUpCost?.value ?? 0) * catchUpTokens : 0;
+    const catchUp = st.lastK === 0 && k > 0 ? (this.catchUpPerToken(batchSize) ?? 0) * catchUpTokens : 0;
     const switching = st.lastK !== k ? 2 * (st.switchExcess?.value ?? 0) + catchUp : 0;
     return this.ledger + Math.max(0, cost - plainRound) + switching <= this.budget * this.elapsed + plainRound;
+  }
+
+  /**
+   * Seconds of a catch-up per token per row at `batchSize`: the bucket's own `catchUpCost`, else
+   * the nearest bucket's scaled by the ratio of rows (a catch-up is one forward over rows ×
+   * tokens). A wave's tail runs in buckets of its own (8 rows, then 4, 2, 1), whose first probe
+   * comes after ~100 rounds of plain decoding: CPU, batch 8 → 4, a catch-up over ~190 tokens per
+   * row (24–35 ms, 5 plain rounds) went through unpriced in the new bucket.
+   */
+  private catchUpPerToken(batchSize: number): number | undefined {
+    const b = bucketOf(batchSize);
+    const own = this.buckets.get(b)?.catchUpCost;
+    if (own) return own.value;
+    let near: [number, number] | undefined;
+    for (const [bb, st] of this.buckets) {
+      if (!st.catchUpCost) continue;
+      if (!near || Math.abs(bb - b) < Math.abs(near[0] - b)) near = [bb, st.catchUpCost.value];
+    }
+    return near && near[1] * 2 ** (b - near[0]);
   }
 
   private bucket(batchSize: number): Bucket {

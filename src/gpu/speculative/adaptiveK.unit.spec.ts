@@ -386,6 +386,59 @@ describe('AdaptiveK', () => {
     expect(chosen.every((k) => k === 0)).toBe(true);
   });
 
+  it('prices the first late catch-up from the admission prefill when the first probes had nothing to catch up on', () => {
+    // CPU, batch 8, draft model prefilled at admission (20 tokens per row in 20 × 0.05 units):
+    // k = 1 loses (1.6 units for 1.3 tokens: probed every probeEvery rounds), and a switch in
+    // costs 0.05 units per token missed. The first probes catch up on 2 tokens and teach no
+    // catch-up cost; without the prefill's, the first late probe (~28 tokens missed, 3 plain
+    // rounds) is priced as free.
+    const run = (seeded: boolean) => {
+      const ak = new AdaptiveK({ kMax: 1 });
+      if (seeded) ak.observeCatchUp(8, 20, 20 * 0.05);
+      let seconds = 0;
+      let tokens = 0;
+      let last = 0;
+      let length = 21;
+      let drafted = 21; // prefilled at admission
+      const switchCosts: number[] = [];
+      for (let r = 0; r < 600; r++) {
+        const missed = length - drafted;
+        const k = ak.choose(8, missed);
+        for (let s = 0; s < 8; s++) ak.observeAcceptance(k, k > 0 && s < 3 ? 1 : 0);
+        const sec = k === 0 ? 1 : 1.6 + (last === 0 ? 0.05 * missed : 0);
+        if (k > 0 && last === 0) switchCosts.push(sec);
+        const tok = k === 0 ? 1 : 1.3;
+        if (k > 0) drafted = length;
+        ak.observeRound({ batchSize: 8, k, tokensPerRow: tok, seconds: sec, ...(k > 0 ? { catchUp: missed } : {}) });
+        seconds += sec;
+        tokens += tok;
+        length += tok;
+        last = k;
+      }
+      return { rate: tokens / seconds, dearest: Math.max(...switchCosts) };
+    };
+    const blind = run(false);
+    const seeded = run(true);
+    expect(blind.dearest).toBeGreaterThan(2.5); // a late probe over ~28 missed tokens got through
+    expect(seeded.dearest).toBeLessThan(2);
+    expect(seeded.rate).toBeGreaterThan(blind.rate);
+    expect(seeded.rate).toBeGreaterThanOrEqual(0.985);
+  });
+
+  it('prices a catch-up in a new bucket from the nearest bucket\'s cost, scaled by the rows (a wave\'s tail)', () => {
+    const first = (seeded: boolean) => {
+      const ak = new AdaptiveK({ kMax: 4 });
+      if (seeded) ak.observeCatchUp(8, 20, 20 * 0.05); // 8 rows: 0.05 units per token per row
+      for (let r = 0; r < 6; r++) {
+        ak.choose(4, 190);
+        ak.observeRound({ batchSize: 4, k: 0, tokensPerRow: 1, seconds: 1 });
+      }
+      return ak.choose(4, 190); // 190 tokens per row missed: at 4 rows 0.025 × 190 ≈ 4.8 plain rounds
+    };
+    expect(first(false)).toBe(1); // unpriced: the first exploration goes through
+    expect(first(true)).toBe(0);
+  });
+
   it('wants a stateful drafter prefilled while a bucket speculates or is yet to explore, not once it settled on k = 0', () => {
     const ak = new AdaptiveK({ kMax: 4, exploreBudget: 1 }); // budget no limit: the evidence decides
     expect(ak.wantsDraftState(8)).toBe(true); // fresh: its first exploration comes within rounds

@@ -65,9 +65,11 @@ export interface Drafter {
   /**
    * Called once before the first round with the target's vocabulary size: a drafter whose
    * tokens cannot be the target's (a draft model with another vocabulary) throws here, naming
-   * both sizes, instead of proposing garbage later.
+   * both sizes, instead of proposing garbage later. `kMax` (the longest draft the engine may
+   * ask for) and `maxBatchSize` (the most sequences per round) let a drafter open and warm up
+   * what it will run, before any measured round.
    */
-  attach?(target: { readonly vocabSize: number; readonly name: string; readonly kMax?: number }): void | Promise<void>;
+  attach?(target: { readonly vocabSize: number; readonly name: string; readonly kMax?: number; readonly maxBatchSize?: number }): void | Promise<void>;
   /**
    * Sequences that just joined the batch, before their first round: a stateful drafter
    * prefills them here, so the per-round draft cost (which adaptive k measures) stays the cost

@@ -347,6 +347,21 @@ describe('continuous batching', () => {
     expect(done!.tokenIds).toEqual(plain!.tokenIds);
   });
 
+  it('a draft model warms up its k-step sessions at attach, once per decoder and batch size', async () => {
+    const calls: Array<[number, number]> = []; // [rows, k]
+    const counting: Decoder = Object.create(multiDraft);
+    counting.greedyDraft = (input, k, cache) => {
+      calls.push([input.inputIds.length, k]);
+      return multiDraft.greedyDraft!(input, k, cache);
+    };
+    await new ModelDrafter(counting).attach({ vocabSize: V, name: 't', kMax: 3, maxBatchSize: 4 });
+    expect(calls).toEqual([[4, 1], [4, 2], [4, 3]]);
+    await new ModelDrafter(counting).attach({ vocabSize: V, name: 't', kMax: 3, maxBatchSize: 2 }); // covered
+    expect(calls.length).toBe(3);
+    await new ModelDrafter(counting).attach({ vocabSize: V, name: 't', kMax: 3, maxBatchSize: 8 });
+    expect(calls.slice(3)).toEqual([[8, 1], [8, 2], [8, 3]]);
+  });
+
   it('adaptive k: a stateful drafter takes joiners in at admission while adaptive k wants its state, and then has nothing to catch up', async () => {
     // Adaptive k that speculates (k = 1) from the second round on and wants the drafter's state
     // only as scripted; it records the catch-up the engine tells it.

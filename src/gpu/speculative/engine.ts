@@ -8,6 +8,7 @@ import { emptyCounters, observeDraft, type SpecDecodeCounters } from './counters
 import { argmaxOf, processedProbs, reportedLogprob } from './distributions.js';
 import type { Draft, DraftSequence, Drafter } from './drafter.js';
 import { DepartureRent } from './departures.js';
+import { warmUpVerify } from './warmUp.js';
 import { KvBatch } from './kvBatch.js';
 
 /** One sequence to generate (the data of a `RolloutRequested`). */
@@ -264,7 +265,9 @@ export class SpeculativeEngine {
   async step(): Promise<StepResult> {
     if (!this.attached) {
       const kMax = this.adaptive ? this.adaptive.kMax : (this.options.k as number);
-      await this.options.drafter?.attach?.({ vocabSize: this.options.target.info.vocabSize, name: this.options.target.info.name, kMax });
+      const { target, drafter, maxBatchSize } = this.options;
+      await drafter?.attach?.({ vocabSize: target.info.vocabSize, name: target.info.name, kMax, maxBatchSize });
+      if (drafter && kMax > 0) await warmUpVerify(target);
       this.attached = true;
     }
     const start = this.clock();
@@ -415,7 +418,11 @@ export class SpeculativeEngine {
     // missed), a cost adaptive k prices into any switch back in.
     const prefill = this.adaptive ? this.options.drafter?.free !== true && this.adaptive.wantsDraftState(this.active.length) : typeof this.options.k === 'number' && this.options.k > 0;
     if (prefill && live.length > 0 && this.options.drafter?.prepare) {
+      const t0 = this.clock();
       await this.options.drafter.prepare(live.map((a) => this.draftSequence(a)));
+      // A prefill is a catch-up over the joiners' tokens: adaptive k's first price for one.
+      const rowTokens = live.reduce((n, a) => n + a.tokens.length - 1, 0) / this.active.length;
+      this.adaptive?.observeCatchUp(this.active.length, rowTokens, this.clock() - t0);
       for (const a of live) a.drafted = a.tokens.length;
     }
     return rounds;

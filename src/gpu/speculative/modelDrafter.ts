@@ -3,6 +3,7 @@ import { uniformChance } from './chance.js';
 import { argmaxOf, processedProbs } from './distributions.js';
 import type { Draft, DraftSequence, Drafter } from './drafter.js';
 import { KvBatch } from './kvBatch.js';
+import { warmUpDraft } from './warmUp.js';
 
 /**
  * Draft-model drafter: a smaller decoder with the target's tokenizer proposes k tokens by
@@ -54,7 +55,7 @@ export class ModelDrafter implements Drafter {
     this.greedyDrafts = options.greedyDrafts ?? false;
   }
 
-  async attach(target: { readonly vocabSize: number; readonly name: string; readonly kMax?: number }): Promise<void> {
+  async attach(target: { readonly vocabSize: number; readonly name: string; readonly kMax?: number; readonly maxBatchSize?: number }): Promise<void> {
     const V = this.draft.info.vocabSize;
     if (V !== target.vocabSize) {
       throw new Error(
@@ -63,9 +64,11 @@ export class ModelDrafter implements Drafter {
     }
     // Open the multi-step sessions now, not inside a measured round (adaptive k would charge
     // a session's creation to the first round of its k).
-    if (this.multiStep && target.kMax !== undefined && target.kMax > 0 && this.draft.prepareGreedyDraft) {
-      await this.draft.prepareGreedyDraft(Array.from({ length: target.kMax }, (_, i) => i + 1));
+    const kMax = target.kMax ?? 0;
+    if (this.multiStep && kMax > 0 && this.draft.prepareGreedyDraft) {
+      await this.draft.prepareGreedyDraft(Array.from({ length: kMax }, (_, i) => i + 1));
     }
+    if (kMax > 0) await warmUpDraft(this.draft, target.maxBatchSize ?? 1, this.multiStep && this.draft.greedyDraft ? kMax : 0);
   }
 
   /** Prefills joining sequences (all tokens but the last) in one forward over the new rows. */
