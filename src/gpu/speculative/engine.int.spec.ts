@@ -347,7 +347,7 @@ describe('continuous batching', () => {
     expect(done!.tokenIds).toEqual(plain!.tokenIds);
   });
 
-  it('a draft model warms up its k-step sessions at attach, once per decoder and batch size', async () => {
+  it('a draft model warms up its k-step sessions at attach, once per decoder, batch size and kMax', async () => {
     const calls: Array<[number, number]> = []; // [rows, k]
     const counting: Decoder = Object.create(multiDraft);
     counting.greedyDraft = (input, k, cache) => {
@@ -360,6 +360,8 @@ describe('continuous batching', () => {
     expect(calls.length).toBe(3);
     await new ModelDrafter(counting).attach({ vocabSize: V, name: 't', kMax: 3, maxBatchSize: 8 });
     expect(calls.slice(3)).toEqual([[8, 1], [8, 2], [8, 3]]);
+    await new ModelDrafter(counting).attach({ vocabSize: V, name: 't', kMax: 4, maxBatchSize: 8 }); // a longer draft
+    expect(calls.slice(6)).toEqual([[8, 1], [8, 2], [8, 3], [8, 4]]);
   });
 
   it('adaptive k: a stateful drafter takes joiners in at admission while adaptive k wants its state, and then has nothing to catch up', async () => {

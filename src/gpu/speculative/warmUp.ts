@@ -12,7 +12,7 @@ import type { Decoder, KvCache } from '../runtime/Decoder.js';
  * decoder (sessions live as long as it) and batch size.
  */
 
-const draftWarmed = new WeakMap<Decoder, number>();
+const draftWarmed = new WeakMap<Decoder, { rows: number; steps: number }>();
 const verifyWarmed = new WeakSet<Decoder>();
 
 /** `rows` rows of one token each at position 0, attended. */
@@ -32,15 +32,16 @@ async function warmCacheOps(decoder: Decoder, cache: KvCache, rows: number): Pro
 
 /**
  * A draft decoder: runs the k-step draft sessions for k = 1 … `steps` (`greedyDraft`; `steps`
- * 0: one single-step forward) on `rows` one-token rows, then its cache helpers. The largest
- * batch so far covers smaller ones.
+ * 0: one single-step forward) on `rows` one-token rows, then its cache helpers — unless a
+ * warm-up with at least as many rows and steps ran.
  */
 export async function warmUpDraft(draft: Decoder, rows: number, steps: number): Promise<void> {
-  if ((draftWarmed.get(draft) ?? 0) >= rows) return;
+  const done = draftWarmed.get(draft) ?? { rows: 0, steps: 0 };
+  if (done.rows >= rows && done.steps >= steps) return;
   for (let k = 1; k <= steps; k++) (await draft.greedyDraft!(oneToken(rows), k, draft.emptyCache(rows))).cache.dispose();
   const out = await draft.forward({ ...oneToken(rows), numLogitsToKeep: 1 }, draft.emptyCache(rows));
   await warmCacheOps(draft, out.cache, rows);
-  draftWarmed.set(draft, rows);
+  draftWarmed.set(draft, { rows: Math.max(rows, done.rows), steps: Math.max(steps, done.steps) });
 }
 
 /**
