@@ -5,11 +5,12 @@ import type { Decoder, KvCache } from '../runtime/Decoder.js';
  * later runs reuse — on a CPU its arena grows (batch 8: the k = 1 draft session's first run took
  * 13 ms against 2 ms after), on WebGPU its programs compile (the k-step draft sessions 17–24 ms,
  * the target's first multi-position forward 97 ms on an H100) — and the cache-copy helper
- * sessions (`CacheOps`) are built on first use (a draft cache's first row gather inside a probe:
- * 17 ms). Plain decoding meets these costs in its first rounds, which are the same for every k;
- * speculation meets them in its first probes, and adaptive k would charge them to the k probed
- * (a CPU batch-8 probe at 3.5× a plain round used up the exploration budget). Each runs once per
- * decoder (sessions live as long as it) and batch size.
+ * sessions (`CacheOps`) are built on first use (CPU: a probe that first gathered the draft
+ * cache's rows took 17 ms more than its draft run). Plain decoding meets these costs in its
+ * first rounds, which are the same for every k; speculation meets them in its first probes, and
+ * adaptive k would charge them to the k probed (a CPU batch-8 probe at 3.5× a plain round used
+ * up the exploration budget). Each runs once per decoder (sessions live as long as it), batch
+ * size and draft length.
  */
 
 const draftWarmed = new WeakMap<Decoder, { rows: number; steps: number }>();
