@@ -436,7 +436,6 @@ export class AdaptiveK {
     return (m.weight * m.value + PRIOR_WEIGHT * prior) / (m.weight + PRIOR_WEIGHT);
   }
 
-  /** Records one round: its arm's sample, the exploration ledger, the bucket's counters. */
   /**
    * A stateful drafter's prefill at admission — `seconds` for `rowTokens` tokens per row of
    * `batchSize` rows (the joiners' tokens over the batch's rows) — is a catch-up measured outside
@@ -451,6 +450,7 @@ export class AdaptiveK {
     if (st.catchUpCost === undefined) st.catchUpCost = emaAdd(undefined, seconds / rowTokens, SWITCH_DECAY);
   }
 
+  /** Records one round: its arm's sample, the exploration ledger, the bucket's counters. */
   observeRound(m: RoundMeasurement): void {
     const st = this.bucket(m.batchSize);
     const tokens = m.tokensPerRow;
