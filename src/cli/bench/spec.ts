@@ -255,7 +255,7 @@ export const specBenchmark: Benchmark = {
     const stepwiseDraft = options['stepwise-draft'] === true;
     const previous = await loadDecoder({ config, weights: drifted(weights, drift, 99), name: 'bench-previous-policy' }, { device, fused });
     console.log(
-      `spec bench on ${device}${fused ? ' (fused graph)' : ''}: target ${(parameterCount(config) / 1e6).toFixed(1)}M params (${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
+      `spec bench on ${device}${fused ? ' (fused graph)' : ''}${process.execArgv.includes('--single-threaded-gc') ? ', Node with --single-threaded-gc' : ''}: target ${(parameterCount(config) / 1e6).toFixed(1)}M params (${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
         `draft = its first ${draftLayers} layer(s) (${(parameterCount(cut.config) / 1e6).toFixed(1)}M), deep-layer scale ${refine}; ${sameLength ? `${tokens}` : `${Math.floor(tokens / 2) + 1}–${tokens}`} new tokens per sequence, temperature ${temperature}, fixed k ${kFixed}`,
     );
     const params = { temperature, topK: 0, topP: 1 };
