@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import type { Tokenizer } from '@huggingface/tokenizers';
 import type { Decoder, DecoderInfo, Device, ForwardInput, ForwardOutput, IntRows, KvCache } from './Decoder.js';
-import { CheckedSession, type SessionOptions } from './session.js';
+import { CheckedSession, type ThreadOptions } from './session.js';
 import { CacheOps } from './cacheOps.js';
 import { OrtKvCache } from './kvCache.js';
 import type { LlamaConfig } from '../model/config.js';
@@ -42,7 +42,7 @@ export class OrtDecoder implements Decoder {
     readonly tokenizer: Tokenizer | undefined,
     private readonly draftModel?: (k: number) => Uint8Array,
     /** Intra-op thread options of the session, for the k-step draft sessions too. */
-    private readonly threads: Pick<SessionOptions, 'intraOpNumThreads' | 'intraOpSpinning'> = {},
+    private readonly threads: ThreadOptions = {},
   ) {
     this.ops = new CacheOps(info.device, 2 * info.numLayers, { heads: info.numKvHeads, headDim: info.headDim });
     this.idType = session.inputMeta('input_ids')?.type === 'int32' ? 'int32' : 'int64';
@@ -66,8 +66,8 @@ export class OrtDecoder implements Decoder {
       config?: LlamaConfig;
       tokenizer?: Tokenizer;
       source?: string;
-      intraOpNumThreads?: number;
-      intraOpSpinning?: boolean;
+      /** Intra-op thread settings of the session (and of its k-step draft sessions). */
+      threads?: ThreadOptions;
       /** The greedy k-step draft graph of the same model (enables `greedyDraft`). */
       greedyDraftModel?: (k: number) => Uint8Array;
     },
@@ -84,10 +84,7 @@ export class OrtDecoder implements Decoder {
         await probe.release();
       }
     }
-    const threads = {
-      ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
-      ...(opts.intraOpSpinning !== undefined ? { intraOpSpinning: opts.intraOpSpinning } : {}),
-    };
+    const threads = opts.threads ?? {};
     const session = await CheckedSession.create(model, { device: opts.device, gpuOutputs, source: opts.source ?? opts.name, ...threads });
     const where = `${session.source}`;
     const need = ['input_ids', 'attention_mask'];

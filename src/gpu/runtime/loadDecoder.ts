@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { Decoder, Device } from './Decoder.js';
 import { OrtDecoder } from './OrtDecoder.js';
+import type { ThreadOptions } from './session.js';
 import { parseConfig } from '../model/config.js';
 import type { LlamaConfig } from '../model/config.js';
 import { buildGreedyDraftModel, buildLlamaModel } from '../model/llamaGraph.js';
@@ -68,7 +69,7 @@ export async function loadDecoder(
 ): Promise<Decoder> {
   const device = opts.device ?? 'cpu';
   // intra-op threads of the session (1 for a draft model that alternates with its target on a CPU)
-  const threads = {
+  const threads: ThreadOptions = {
     ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
     ...(opts.intraOpSpinning !== undefined ? { intraOpSpinning: opts.intraOpSpinning } : {}),
   };
@@ -80,20 +81,20 @@ export async function loadDecoder(
   if (typeof source !== 'string') {
     const bytes = buildLlamaModel(source.config, { weightsAs: 'initializers', weights: source.weights, logitsToKeep: true, fused });
     const multi = opts.multiStepDraft ? { greedyDraftModel: (k: number) => buildGreedyDraftModel(source.config, k, { weights: source.weights, fused }) } : {};
-    return OrtDecoder.open(bytes, { device, ...threads, ...multi, name: source.name ?? 'in-memory model', config: source.config, tokenizer: source.tokenizer });
+    return OrtDecoder.open(bytes, { device, threads, ...multi, name: source.name ?? 'in-memory model', config: source.config, tokenizer: source.tokenizer });
   }
   const dir = resolve(source);
   if (!existsSync(dir)) throw new Error(`${dir}: no such model directory`);
   if (!statSync(dir).isDirectory()) {
     // a bare .onnx file: no config, no tokenizer
-    return OrtDecoder.open(dir, { device, ...threads, name: dir, source: dir });
+    return OrtDecoder.open(dir, { device, threads, name: dir, source: dir });
   }
   const has = (f: string) => existsSync(join(dir, f));
   const configPath = join(dir, 'config.json');
   const config = has('config.json') ? parseConfig(readJson(configPath), configPath) : undefined;
   const tokenizer = loadTokenizer(dir);
   if (has('model.onnx')) {
-    return OrtDecoder.open(join(dir, 'model.onnx'), { device, ...threads, name: dir, config, tokenizer, source: join(dir, 'model.onnx') });
+    return OrtDecoder.open(join(dir, 'model.onnx'), { device, threads, name: dir, config, tokenizer, source: join(dir, 'model.onnx') });
   }
   if (config && has('model.safetensors')) {
     const weightsPath = join(dir, 'model.safetensors');
@@ -101,7 +102,7 @@ export async function loadDecoder(
     checkWeights(config, weights, weightsPath);
     const bytes = buildLlamaModel(config, { weightsAs: 'initializers', weights, logitsToKeep: true, fused });
     const multi = opts.multiStepDraft ? { greedyDraftModel: (k: number) => buildGreedyDraftModel(config, k, { weights, fused }) } : {};
-    return OrtDecoder.open(bytes, { device, ...threads, ...multi, name: dir, config, tokenizer, source: `${dir} (built from config.json + model.safetensors)` });
+    return OrtDecoder.open(bytes, { device, threads, ...multi, name: dir, config, tokenizer, source: `${dir} (built from config.json + model.safetensors)` });
   }
   const listing = ['model.onnx', 'config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `${f}: ${has(f) ? 'present' : 'absent'}`).join(', ');
   throw new Error(`${dir}: not a model directory; needs model.onnx (+ config.json) or config.json + model.safetensors (${listing})`);

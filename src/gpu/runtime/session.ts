@@ -32,6 +32,9 @@ export interface SessionOptions {
   readonly intraOpSpinning?: boolean;
 }
 
+/** A session's intra-op thread settings (a decoder passes them on to its k-step draft sessions). */
+export type ThreadOptions = Pick<SessionOptions, 'intraOpNumThreads' | 'intraOpSpinning'>;
+
 export class WebGpuUnavailableError extends Error {
   constructor(cause: string) {
     super(
