@@ -309,10 +309,7 @@ export class AdaptiveK {
     const st = this.bucket(batchSize);
     if (st.lastK !== null && st.lastK > 0) return true;
     if ([...st.arms.keys()].some((k) => k > 0)) return false;
-    const b = bucketOf(batchSize);
-    const borrowed = [...this.buckets.keys()].some((bb) => bb !== b && this.relativeCost(bb, 1) !== undefined);
-    if (!borrowed) return true;
-    return this.plainRate(batchSize) !== undefined && this.firstExploration(batchSize) !== null;
+    return this.firstExploration(batchSize) !== null;
   }
 
   /**
@@ -610,7 +607,8 @@ export class AdaptiveK {
     if (measured.length === 0) return 1;
     const largest = Math.max(...measured);
     if (largest < b && this.bestK(2 ** largest) === 0) return null;
-    const plain = this.plainRate(batchSize)!;
+    const plain = this.plainRate(batchSize);
+    if (plain === undefined) return null; // borrowed evidence, no plain rate of its own yet
     let cand: number | null = null;
     let candRate = plain * (1 + BORROWED_MARGIN * this.minGain);
     for (let k = 1; k <= this.kMax; k++) {
