@@ -57,6 +57,82 @@ export interface RoundMeasurement {
    * while speculation was off (the whole sequence the first time). 0 or absent otherwise.
    */
   readonly catchUp?: number;
+  /**
+   * Cache slots per row before the round. Plain rounds fit the slope of a round's cost over the
+   * cache's length (`slotCost`), which prices the lead speculation leaves in the cache.
+   */
+  readonly pastLength?: number;
+  /** A round with k ≥ 1: the lead it gave the cache (`cacheLead`). */
+  readonly lead?: CacheLead;
+}
+
+/**
+ * What a speculative round leaves in a cache that all rows share (one length for all, set by the
+ * longest row): when rows accept different numbers of drafts, the cache grows by the most a row
+ * at the front advanced while the batch advanced by the mean, and every later round attends over
+ * and — on a CPU — copies the excess, until the rows ahead leave. CPU, batch 8, rollout reuse:
+ * speculation early in a wave left the cache 12–15% longer (110–113 against 98 slots on
+ * average), and the ~200 plain rounds after it cost 7.5–7.7 instead of 6.6–7.0 ms, while the
+ * rounds that made the lead won ~2× each.
+ */
+export interface CacheLead {
+  /** Slots the cache grew by beyond the rows' mean progress, now. */
+  readonly slots: number;
+  /**
+   * The same summed over the rounds ahead (slot-rounds): for every stretch of rounds in which
+   * the same rows still run (until the next one reaches its length budget), the growth of the
+   * longest of them beyond the batch's mean progress. Negative when rows behind caught up.
+   */
+  readonly slotRounds: number;
+}
+
+/** The running batch as `AdaptiveK.choose` prices a round's cache lead with it. */
+export interface LeadContext {
+  /** Valid tokens per row. */
+  readonly lengths: readonly number[];
+  /** Tokens each row may still generate. */
+  readonly remaining: readonly number[];
+}
+
+/**
+ * Rows by tokens left, most first, and how long each prefix of them runs alone: stretch j (the
+ * j + 1 rows with the most left) lasts remaining[j] − remaining[j + 1] rounds (plain rounds ahead).
+ */
+function stretches(remaining: readonly number[]): { order: number[]; lasts: number[] } {
+  const order = remaining.map((_, r) => r).sort((a, b) => remaining[b]! - remaining[a]!);
+  const lasts = order.map((r, j) => Math.max(0, remaining[r]! - (j + 1 < order.length ? remaining[order[j + 1]!]! : 0)));
+  return { order, lasts };
+}
+
+/**
+ * The lead one round gave the cache (`CacheLead`), from the rows' valid lengths before and after
+ * it and what each may still generate after it.
+ *
+ * 1. progress = the rows' mean length gain.
+ * 2. slots = (longest after − longest before) − progress.
+ * 3. Order rows by tokens left, most first; the j + 1 first run alone for remaining[j] −
+ *    remaining[j + 1] rounds; slotRounds = Σ_j that × (growth of the longest of them − progress).
+ *
+ * @param before valid tokens per row before the round
+ * @param after the same rows after it
+ * @param remainingAfter tokens each row may still generate after it (0 once finished)
+ */
+export function cacheLead(before: readonly number[], after: readonly number[], remainingAfter: readonly number[]): CacheLead {
+  const n = before.length;
+  if (n === 0) return { slots: 0, slotRounds: 0 };
+  let progress = 0;
+  for (let r = 0; r < n; r++) progress += after[r]! - before[r]!;
+  progress /= n;
+  const { order, lasts } = stretches(remainingAfter);
+  let maxBefore = -Infinity;
+  let maxAfter = -Infinity;
+  let slotRounds = 0;
+  order.forEach((r, j) => {
+    maxBefore = Math.max(maxBefore, before[r]!);
+    maxAfter = Math.max(maxAfter, after[r]!);
+    slotRounds += lasts[j]! * (maxAfter - maxBefore - progress);
+  });
+  return { slots: Math.max(...after) - Math.max(...before) - progress, slotRounds };
 }
 
 /**
@@ -150,6 +226,24 @@ interface Bucket {
    * probe after 100 plain rounds costs far more than the first one after the prompt.
    */
   catchUpCost: Ema | undefined;
+  /** Plain rounds' seconds against the cache length (`slotCost`). */
+  slope: SlopeFit;
+  /** Σ lead slots × rounds carried over this bucket's speculative rounds (`CacheLead`). */
+  leadSlotRounds: number;
+  /** A slot cost measured outside the rounds (`observeSlotCost`), until the fit has one. */
+  slotPrior: number | undefined;
+}
+
+/** Exponentially weighted least squares of y over x, with the range of x seen. */
+interface SlopeFit {
+  n: number;
+  w: number;
+  x: number;
+  y: number;
+  xx: number;
+  xy: number;
+  lo: number;
+  hi: number;
 }
 
 interface Ema {
@@ -219,6 +313,16 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  * 8. Safety net: exploitation of k ≥ 1 stops while the ledger exceeds twice the exploration
  *    budget (3% of the elapsed time plus two plain rounds): a comparison that noise made look
  *    like a win is caught by the total.
+ * 9. Cache lead: rows share one cache length, set by the longest row, so a speculative round
+ *    whose rows accept unequal numbers of drafts grows the cache by more than the batch
+ *    advanced, and every later round pays for those slots until the longest row leaves
+ *    (`CacheLead`). A k ≥ 1 is priced with it: σ(b) (a round's cost per slot, fitted on plain
+ *    rounds: `slotCost`) × the expected excess slot-rounds for the running rows' lengths and
+ *    tokens left (`expectedLead`, from `choose`'s `LeadContext`), added to the round's cost in
+ *    every rate above; the lead that rounds really left goes to the ledger at the current σ(b).
+ *    So a wave's early speculation, whose lead is carried for ~100 rounds, pays only where it
+ *    wins more than that; rows far behind the longest one speculate freely until they lead; a
+ *    wave's tail, with few rounds left, speculates freely. One row has no lead.
  *
  * @example
  * const ak = new AdaptiveK({ kMax: 6 });
@@ -242,6 +346,10 @@ export class AdaptiveK {
   private elapsed = 0;
   /** Acceptance is measured by shadow drafts too (`observeShadow`). */
   private shadowed = false;
+  /** The running batch of the round being chosen (`choose`), for `leadPenalty`. */
+  private context: LeadContext | undefined;
+  /** `leadPenalty` per k for the current context (reset by `choose`). */
+  private penalties = new Map<number, number>();
 
   constructor(options: AdaptiveKOptions) {
     if (!Number.isInteger(options.kMax) || options.kMax < 0) {
@@ -256,9 +364,15 @@ export class AdaptiveK {
     this.probeEvery = options.probeEvery ?? 128;
   }
 
-  /** Seconds that rounds with k ≥ 1 lost against plain decoding so far (negative: gained). */
+  /**
+   * Seconds that rounds with k ≥ 1 lost against plain decoding so far (negative: gained),
+   * including the lead they left in the cache (`CacheLead`) at each bucket's current slot cost —
+   * also for rounds that ran before that cost was measured.
+   */
   get lossSeconds(): number {
-    return this.ledger;
+    let lead = 0;
+    for (const [b, st] of this.buckets) if (st.leadSlotRounds !== 0) lead += (this.slotCost(2 ** b) ?? 0) * st.leadSlotRounds;
+    return this.ledger + lead;
   }
 
   /** Seconds of all observed rounds. */
@@ -271,8 +385,12 @@ export class AdaptiveK {
    * @param catchUp tokens per row a stateful drafter would catch up on if this round speculated
    *   (what it missed while speculation was off; 0 for a drafter without state): a switch into
    *   speculation is priced with it once one catch-up has been measured (`catchUpCost`).
+   * @param lead the running rows' lengths and the longest row's horizon: a k ≥ 1 is priced with
+   *   the cache lead it is expected to leave (`leadPenalty`); without it, no lead is priced.
    */
-  choose(batchSize: number, catchUp = 0): number {
+  choose(batchSize: number, catchUp = 0, lead?: LeadContext): number {
+    this.context = lead;
+    this.penalties.clear();
     if (this.kMax === 0) return 0;
     const st = this.bucket(batchSize);
     if ((st.arms.get(0)?.samples.length ?? 0) < MIN_PLAIN) return 0;
@@ -289,7 +407,7 @@ export class AdaptiveK {
     }
     // The safety net: speculation that measured faster but lost in total (a noisy comparison,
     // costs it leaves behind) stops until the elapsed time makes room again.
-    if (best > 0 && this.ledger > 2 * this.budget * this.elapsed + 2 * this.plainRound(batchSize)) return 0;
+    if (best > 0 && this.lossSeconds > 2 * this.budget * this.elapsed + 2 * this.plainRound(batchSize)) return 0;
     const explore = this.candidate(batchSize, best);
     return explore !== null && this.affordable(batchSize, explore, catchUp) ? explore : best;
   }
@@ -362,7 +480,10 @@ export class AdaptiveK {
     if (measured === undefined || k === 0) return measured;
     const cost = this.expectedCost(batchSize, k);
     if (cost === undefined) return measured;
-    const predicted = this.expectedTokens(k) / cost;
+    // The cache lead the round would leave is a cost of the round too (`leadPenalty`).
+    const penalty = this.leadPenalty(batchSize, k);
+    const predicted = this.expectedTokens(k) / (cost + penalty);
+    if (penalty > 0) return batchSize === 1 ? predicted : Math.min((measured * cost) / (cost + penalty), predicted);
     // One row: no frontier luck to guard against, and its rounds' tokens (1 to k + 1 each) are
     // far noisier than the pooled acceptance (CPU, batch 1, n-gram: one unlucky round of a k
     // that wins 15% measured it below plain, and the arm was dropped).
@@ -447,6 +568,16 @@ export class AdaptiveK {
     if (st.catchUpCost === undefined) st.catchUpCost = emaAdd(undefined, seconds / rowTokens, SWITCH_DECAY);
   }
 
+  /**
+   * A slot cost measured outside the rounds (`measureSlotCost`: one-token forwards at two cache
+   * lengths), the bucket's σ until its plain rounds have fitted one (`slotCost`).
+   */
+  observeSlotCost(batchSize: number, secondsPerSlot: number): void {
+    if (!(secondsPerSlot >= 0)) return;
+    const st = this.bucket(batchSize);
+    st.slotPrior ??= secondsPerSlot;
+  }
+
   /** Records one round: its arm's sample, the exploration ledger, the bucket's counters. */
   observeRound(m: RoundMeasurement): void {
     const st = this.bucket(m.batchSize);
@@ -475,6 +606,9 @@ export class AdaptiveK {
     st.lastK = m.k;
     if (m.k === 0 && st.refreshLeft > 0) st.refreshLeft--;
     if (m.k === 0 && !switched && arm.samples.length >= MIN_PLAIN) st.bestPlain = Math.max(st.bestPlain, this.measuredRate(m.batchSize, 0)!);
+    // Plain rounds fit the slot cost; a spike (another process on the cores) is left out.
+    if (m.k === 0 && !switched && m.pastLength !== undefined && m.seconds <= SPIKE * meanSeconds(arm.samples, true)) fitSlope(st.slope, m.pastLength, m.seconds);
+    if (m.k > 0 && m.lead) st.leadSlotRounds += m.lead.slotRounds;
     st.sinceZero = m.k === 0 ? 0 : st.sinceZero + 1;
     if (m.k > 0) {
       st.sinceSpec = 0;
@@ -531,10 +665,10 @@ export class AdaptiveK {
       const stale = !arm || st.rounds - arm.lastRound > STALE_ROUNDS;
       let rate: number | undefined;
       if (!stale && arm!.samples.length >= MIN_SAMPLES) continue; // measured: exploitation decides
-      if (!stale) rate = batchSize === 1 ? this.exploitRate(batchSize, k) : this.measuredRate(batchSize, k); // still being measured: trust its rounds (one row: its predicted rate)
+      if (!stale) rate = batchSize === 1 ? this.exploitRate(batchSize, k) : this.leadAdjusted(batchSize, k, this.measuredRate(batchSize, k)); // still being measured: trust its rounds (one row: its predicted rate)
       else {
         const cost = this.predictedCost(batchSize, k);
-        rate = cost === undefined ? undefined : this.expectedTokens(k) / cost;
+        rate = cost === undefined ? undefined : this.expectedTokens(k) / (cost + this.leadPenalty(batchSize, k));
       }
       if (rate !== undefined && rate > candRate) [cand, candRate] = [k, rate];
     }
@@ -614,7 +748,7 @@ export class AdaptiveK {
     for (let k = 1; k <= this.kMax; k++) {
       const cost = this.predictedCost(batchSize, k);
       if (cost === undefined) continue;
-      const rate = this.expectedTokens(k) / cost;
+      const rate = this.expectedTokens(k) / (cost + this.leadPenalty(batchSize, k));
       if (rate > candRate) [cand, candRate] = [k, rate];
     }
     return cand;
@@ -630,7 +764,7 @@ export class AdaptiveK {
   private hopeless(batchSize: number): boolean {
     const cost = this.expectedCost(batchSize, 1);
     const plain = this.plainRate(batchSize);
-    return cost !== undefined && plain !== undefined && this.expectedTokens(1) / cost < HOPELESS * plain;
+    return cost !== undefined && plain !== undefined && this.expectedTokens(1) / (cost + this.leadPenalty(batchSize, 1)) < HOPELESS * plain;
   }
 
   /** Seconds of a plain round at `batchSize` (1 / R(b, 0)). */
@@ -652,7 +786,84 @@ export class AdaptiveK {
     const cost = this.predictedCost(batchSize, k) ?? plainRound * (1 + 0.5 * k);
     const catchUp = st.lastK === 0 && k > 0 ? (this.catchUpPerToken(batchSize) ?? 0) * catchUpTokens : 0;
     const switching = st.lastK !== k ? 2 * (st.switchExcess?.value ?? 0) + catchUp : 0;
-    return this.ledger + Math.max(0, cost - plainRound) + switching <= this.budget * this.elapsed + plainRound;
+    return this.lossSeconds + Math.max(0, cost + this.leadPenalty(batchSize, k) - plainRound) + switching <= this.budget * this.elapsed + plainRound;
+  }
+
+  /**
+   * σ(b): seconds a round at `batchSize` costs per cache slot per row, the slope of the bucket's
+   * plain rounds over the cache length (exponentially weighted least squares, spikes left out),
+   * once ≥ 16 rounds spanning ≥ 16 slots were seen; else the one measured outside the rounds
+   * (`observeSlotCost`); else the nearest bucket's, scaled by the ratio of rows (every row's
+   * slots are attended over and copied); else undefined.
+   * CPU, batch 8: ~0.033 ms per slot against ~5.2 ms for a round at an empty cache.
+   */
+  slotCost(batchSize: number): number | undefined {
+    const b = bucketOf(batchSize);
+    const own = this.buckets.get(b);
+    const fitted = own && (fittedSlope(own.slope) ?? own.slotPrior);
+    if (fitted !== undefined) return fitted;
+    let near: [number, number] | undefined;
+    for (const [bb, st] of this.buckets) {
+      const slope = fittedSlope(st.slope) ?? st.slotPrior;
+      if (slope !== undefined && (!near || Math.abs(bb - b) < Math.abs(near[0] - b))) near = [bb, slope];
+    }
+    return near && near[1] * 2 ** (b - near[0]);
+  }
+
+  /**
+   * Expected slot-rounds of the cache lead a round with draft length k leaves (`CacheLead`) for
+   * rows of valid lengths `lengths` with `remaining` tokens left: per stretch of rounds in which
+   * the same rows run alone (`cacheLead`), E[growth of the longest of them] − E(k), where for a
+   * set A of rows growth = max_{r∈A} (len_r + e_r) − max_{r∈A} len_r, e_r the row's emitted
+   * tokens (independent rows, P(e ≥ m) = r_{m−2} from the pooled acceptance), so
+   * E[growth] = Σ_{m=1}^{k+1} (1 − Π_{r∈A} (1 − P(e_r ≥ m + lag_r))), lag_r = max len − len_r.
+   * The products are kept per m while rows are added (O(rows · k)). One row: 0.
+   */
+  expectedLead(k: number, lengths: readonly number[], remaining: readonly number[]): number {
+    if (k === 0 || lengths.length < 2) return 0;
+    const atLeast = (m: number) => (m <= 1 ? 1 : m <= k + 1 ? this.acceptanceAt(m - 2) : 0);
+    const mean = this.expectedTokens(k);
+    const { order, lasts } = stretches(remaining);
+    // none[m − 1] = Π_{r∈A} (1 − P(e_r ≥ m + lag_r)), m = 1 … k + 1, lags from `longest`.
+    let none = new Array<number>(k + 1).fill(1);
+    let longest = -Infinity;
+    let total = 0;
+    order.forEach((r, j) => {
+      const len = lengths[r]!;
+      if (len > longest) {
+        // The rows so far are now `shift` further behind: P(e ≥ m + lag + shift) = their factor at m + shift.
+        const shift = longest === -Infinity ? k + 1 : len - longest;
+        none = none.map((_, i) => (i + shift <= k ? none[i + shift]! : 1));
+        longest = len;
+      }
+      const lag = longest - len;
+      for (let m = 1; m <= k + 1; m++) none[m - 1]! *= 1 - atLeast(m + lag);
+      if (lasts[j]! > 0) total += lasts[j]! * (none.reduce((g, x) => g + 1 - x, 0) - mean);
+    });
+    return Math.max(0, total);
+  }
+
+  /**
+   * Seconds the cache lead of a round with draft length k is expected to cost the rounds after
+   * it: σ(b) × `expectedLead` for the running batch (`LeadContext` of the current `choose`).
+   * 0 without a context or a slot cost, or at one row.
+   */
+  leadPenalty(batchSize: number, k: number): number {
+    const ctx = this.context;
+    if (k === 0 || !ctx || ctx.lengths.length < 2) return 0;
+    const memo = this.penalties.get(k);
+    if (memo !== undefined) return memo;
+    const sigma = this.slotCost(batchSize);
+    const penalty = sigma === undefined ? 0 : sigma * this.expectedLead(k, ctx.lengths, ctx.remaining);
+    this.penalties.set(k, penalty);
+    return penalty;
+  }
+
+  /** A measured rate of k with the round's cost raised by its `leadPenalty`. */
+  private leadAdjusted(batchSize: number, k: number, rate: number | undefined): number | undefined {
+    const penalty = this.leadPenalty(batchSize, k);
+    const cost = this.expectedCost(batchSize, k);
+    return rate === undefined || penalty === 0 || cost === undefined ? rate : (rate * cost) / (cost + penalty);
   }
 
   /**
@@ -677,7 +888,11 @@ export class AdaptiveK {
   private bucket(batchSize: number): Bucket {
     const b = bucketOf(batchSize);
     let st = this.buckets.get(b);
-    if (!st) this.buckets.set(b, (st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined }));
+    if (!st) {
+      const slope = { n: 0, w: 0, x: 0, y: 0, xx: 0, xy: 0, lo: Infinity, hi: -Infinity };
+      st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined, slope, leadSlotRounds: 0, slotPrior: undefined };
+      this.buckets.set(b, st);
+    }
     return st;
   }
 }
@@ -703,6 +918,27 @@ function robust(samples: readonly Sample[], plain = false): readonly Sample[] {
   return samples.filter((s) => s.seconds <= SPIKE * median);
 }
 
+/** Adds (x, y) to an exponentially weighted least-squares fit (history weight `SLOPE_DECAY` per sample). */
+function fitSlope(f: SlopeFit, x: number, y: number): void {
+  f.n++;
+  f.w = f.w * SLOPE_DECAY + 1;
+  const a = 1 / f.w;
+  f.x += (x - f.x) * a;
+  f.y += (y - f.y) * a;
+  f.xx += (x * x - f.xx) * a;
+  f.xy += (x * y - f.xy) * a;
+  f.lo = Math.min(f.lo, x);
+  f.hi = Math.max(f.hi, x);
+}
+
+/** The fit's slope (≥ 0) once it has `MIN_SLOPE_SAMPLES` samples spanning `MIN_SLOPE_SPAN` in x; else undefined. */
+function fittedSlope(f: SlopeFit): number | undefined {
+  if (f.n < MIN_SLOPE_SAMPLES || f.hi - f.lo < MIN_SLOPE_SPAN) return undefined;
+  const variance = f.xx - f.x * f.x;
+  if (!(variance > 0)) return undefined;
+  return Math.max(0, (f.xy - f.x * f.y) / variance);
+}
+
 function meanSeconds(samples: readonly Sample[], plain = false): number {
   const kept = robust(samples, plain);
   return kept.reduce((s, x) => s + x.seconds, 0) / kept.length;
@@ -726,6 +962,12 @@ const PRIOR_WEIGHT = 2;
 const MIN_CATCH_UP = 4;
 /** A prediction from other buckets must beat plain by this many `minGain`s to be explored. */
 const BORROWED_MARGIN = 2;
+/** History weight per plain round of the slot-cost fit (~100 rounds dominate). */
+const SLOPE_DECAY = 0.99;
+/** The slot cost needs this many plain rounds … */
+const MIN_SLOPE_SAMPLES = 16;
+/** … spanning at least this many cache slots. */
+const MIN_SLOPE_SPAN = 16;
 
 /** Batch sizes 1, 2, 3–4, 5–8, … share a cost table. */
 export function bucketOf(batchSize: number): number {

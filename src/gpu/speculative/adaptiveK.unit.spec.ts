@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Xoshiro128 } from '../sampling/rng.js';
-import { AdaptiveK, bucketOf, frontierTokens, measuredSeconds, theoreticalSpeedup } from './adaptiveK.js';
+import { AdaptiveK, bucketOf, cacheLead, frontierTokens, measuredSeconds, theoreticalSpeedup } from './adaptiveK.js';
 
 /**
  * A synthetic system: a round with draft length k costs `seconds(k)` and, with i.i.d. per-token
@@ -689,5 +689,120 @@ describe('measuredSeconds (a wave’s admission is no part of the plain referenc
     expect(told.switchesIn).toBe(1);
     expect(told.rate).toBeGreaterThan(blind.rate);
     expect(told.rate).toBeGreaterThanOrEqual(0.985);
+  });
+});
+
+describe('cache lead (rows share one cache length, set by the longest row)', () => {
+  /** Round by round: Σ over the rounds ahead of (longest running row after − before − mean progress). */
+  function countedLead(before: number[], after: number[], remaining: number[]): number {
+    const progress = after.reduce((s, l, r) => s + l - before[r]!, 0) / before.length;
+    let total = 0;
+    for (let t = 0; t < Math.max(...remaining); t++) {
+      const running = remaining.map((x, r) => (x > t ? r : -1)).filter((r) => r >= 0);
+      total += Math.max(...running.map((r) => after[r]!)) - Math.max(...running.map((r) => before[r]!)) - progress;
+    }
+    return total;
+  }
+
+  it('a plain round leaves none; a row that ran ahead leaves its excess for as long as it runs ahead', () => {
+    expect(cacheLead([20, 25, 30], [21, 26, 31], [10, 50, 5])).toEqual({ slots: 0, slotRounds: 0 });
+    // Row 0 accepted 6 drafts, row 1 none: the cache grew by 7, the batch by 4 on average.
+    const lead = cacheLead([20, 20], [27, 21], [50, 10]);
+    expect(lead.slots).toBe(3);
+    expect(lead.slotRounds).toBe(40 * 3 + 10 * 3); // row 0 alone for 40 rounds, both for 10
+    // Rows behind that catch up take from it (the longest accepted nothing).
+    expect(cacheLead([30, 20], [31, 27], [50, 50]).slotRounds).toBe(50 * (1 - 4));
+  });
+
+  it('equals a round-by-round count of the longest running row (random batches)', () => {
+    const rng = new Xoshiro128(7);
+    const int = (n: number) => Math.floor(rng.next() * n);
+    for (let c = 0; c < 200; c++) {
+      const rows = 1 + int(9);
+      const before = Array.from({ length: rows }, () => 20 + int(30));
+      const after = before.map((l) => l + 1 + int(5));
+      const remaining = before.map(() => int(40));
+      expect(cacheLead(before, after, remaining).slotRounds).toBeCloseTo(countedLead(before, after, remaining), 9);
+    }
+  });
+
+  it('expectedLead is the mean of cacheLead over rounds drawn from the per-position acceptance', () => {
+    const ak = new AdaptiveK({ kMax: 3, decay: 1 });
+    // accepted 0, 1, 2, 3 with probabilities 0.4, 0.2, 0.1, 0.3 (exactly, over 10 rows a round)
+    for (let r = 0; r < 500; r++) for (const a of [0, 0, 0, 0, 1, 1, 2, 3, 3, 3]) ak.observeAcceptance(3, a);
+    const atLeast = (m: number) => (m <= 1 ? 1 : m <= 4 ? ak.acceptanceAt(m - 2) : 0);
+    const rng = new Xoshiro128(11);
+    const emitted = () => {
+      const u = rng.next();
+      let e = 1;
+      while (e < 4 && u < atLeast(e + 1)) e++;
+      return e;
+    };
+    const cases: Array<[number[], number[]]> = [
+      [[40, 40, 40, 40, 40, 40, 40, 40], [60, 50, 40, 30, 20, 10, 5, 1]], // a wave in step
+      [[40, 38, 41, 30, 39], [12, 30, 3, 50, 7]], // out of step, lags within k
+      [[90, 60, 30], [10, 20, 30]], // far apart: no lead
+    ];
+    for (const [lengths, remaining] of cases) {
+      let sum = 0;
+      const n = 20000;
+      for (let i = 0; i < n; i++) sum += cacheLead(lengths, lengths.map((l) => l + emitted()), remaining).slotRounds;
+      const expected = ak.expectedLead(3, lengths, remaining);
+      expect(Math.abs(sum / n - expected)).toBeLessThan(0.02 * Math.max(10, expected));
+    }
+    expect(ak.expectedLead(3, [90, 60, 30], [10, 20, 30])).toBeCloseTo(0, 9);
+    expect(ak.expectedLead(3, [40], [100])).toBe(0); // one row
+    expect(ak.expectedLead(0, [40, 40], [100, 100])).toBe(0);
+  });
+
+  it('slotCost: the slope of plain rounds over the cache length; a measured prior until it is fitted', () => {
+    const ak = new AdaptiveK({ kMax: 2 });
+    expect(ak.slotCost(8)).toBeUndefined();
+    ak.observeSlotCost(8, 0.001);
+    expect(ak.slotCost(8)).toBe(0.001);
+    expect(ak.slotCost(4)).toBeCloseTo(0.0005, 12); // nearest bucket, scaled by rows
+    const rng = new Xoshiro128(3);
+    for (let L = 20; L < 150; L++) ak.observeRound({ batchSize: 8, k: 0, tokensPerRow: 1, seconds: 0.005 + 0.00003 * L + 0.0002 * (rng.next() - 0.5), pastLength: L });
+    expect(ak.slotCost(8)).toBeGreaterThan(0.000027);
+    expect(ak.slotCost(8)).toBeLessThan(0.000033);
+  });
+
+  /** k = 2 at 1.2× a plain round; half the rows accept both drafts, half none (E(2) = 2). */
+  function learnt(): AdaptiveK {
+    const ak = new AdaptiveK({ kMax: 2, exploreBudget: 1 });
+    for (let r = 0; r < 120; r++) {
+      const k = ak.choose(8);
+      for (let s = 0; s < 8; s++) ak.observeAcceptance(k, s < 4 ? k : 0);
+      const plain = 0.5 + 0.002 * (20 + r);
+      ak.observeRound({ batchSize: 8, k, tokensPerRow: 1 + k / 2, seconds: k === 0 ? plain : plain * (1 + 0.1 * k), pastLength: 20 + r });
+    }
+    ak.observeSlotCost(8, 0.002);
+    return ak;
+  }
+
+  it('prices the lead: a k that wins per round loses to plain in a wave in step with many rounds ahead', () => {
+    const rows = (x: number) => Array.from({ length: 8 }, () => x);
+    const ak = learnt();
+    ak.choose(8); // no context: no lead priced
+    expect(ak.bestK(8)).toBe(2);
+    ak.choose(8, 0, { lengths: rows(140), remaining: rows(3) }); // a wave's tail
+    expect(ak.bestK(8)).toBe(2);
+    ak.choose(8, 0, { lengths: rows(140), remaining: rows(500) }); // a wave's start
+    expect(ak.leadPenalty(8, 2)).toBeGreaterThan(0.5);
+    expect(ak.bestK(8)).toBe(0);
+    // rows out of step by more than k: the longest row's own tokens are the growth, no lead
+    ak.choose(8, 0, { lengths: [220, 200, 180, 160, 140, 120, 100, 80], remaining: rows(500) });
+    expect(ak.leadPenalty(8, 2)).toBeCloseTo(0, 9);
+    expect(ak.bestK(8)).toBe(2);
+  });
+
+  it('charges the lead that rounds left to the ledger at the current slot cost, also from before it was known', () => {
+    const ak = new AdaptiveK({ kMax: 2 });
+    for (let r = 0; r < 2; r++) ak.observeRound({ batchSize: 8, k: 0, tokensPerRow: 1, seconds: 1 });
+    ak.observeRound({ batchSize: 8, k: 2, tokensPerRow: 2, seconds: 1.2, lead: { slots: 2, slotRounds: 200 } });
+    const before = ak.lossSeconds;
+    expect(before).toBeCloseTo(1.2 - 2, 9); // won 0.8 s by the round itself
+    ak.observeSlotCost(8, 0.01);
+    expect(ak.lossSeconds).toBeCloseTo(before + 2, 9);
   });
 });

@@ -2,13 +2,13 @@ import type { FinishReason, SamplingParams } from '../../events/index.js';
 import type { Decoder } from '../runtime/Decoder.js';
 import { Xoshiro128 } from '../sampling/rng.js';
 import { acceptGreedy, acceptStochastic, type AcceptanceRule, type VerifyResult } from './acceptance.js';
-import { AdaptiveK, frontierTokens, measuredSeconds } from './adaptiveK.js';
+import { AdaptiveK, cacheLead, frontierTokens, measuredSeconds } from './adaptiveK.js';
 import { uniformChance, type Chance } from './chance.js';
 import { emptyCounters, observeDraft, type SpecDecodeCounters } from './counters.js';
 import { argmaxOf, processedProbs, reportedLogprob } from './distributions.js';
 import type { Draft, DraftSequence, Drafter } from './drafter.js';
 import { DepartureRent } from './departures.js';
-import { warmUpVerify } from './warmUp.js';
+import { measureSlotCost, warmUpVerify } from './warmUp.js';
 import { KvBatch } from './kvBatch.js';
 
 /** One sequence to generate (the data of a `RolloutRequested`). */
@@ -116,6 +116,8 @@ export interface RoundTrace {
   readonly plainRate?: number;
   /** Adaptive k's ledger after the round (seconds lost by k ≥ 1 rounds; negative: won). */
   readonly ledger?: number;
+  /** k ≥ 1: slots the round grew the cache by beyond the rows' mean progress (`CacheLead`). */
+  readonly leadSlots?: number;
 }
 
 /** Tokens a sequence may still generate (its length budget; a stop token may end it sooner). */
@@ -268,6 +270,9 @@ export class SpeculativeEngine {
       const { target, drafter, maxBatchSize } = this.options;
       await drafter?.attach?.({ vocabSize: target.info.vocabSize, name: target.info.name, kMax, maxBatchSize });
       if (drafter && kMax > 0) await warmUpVerify(target);
+      // Adaptive k's first price of a cache slot, before its plain rounds fit one (a wave's
+      // first speculative rounds leave the lead it prices).
+      if (this.adaptive && drafter && kMax > 0 && maxBatchSize > 1) this.adaptive.observeSlotCost(maxBatchSize, await measureSlotCost(target, maxBatchSize));
       this.attached = true;
     }
     const start = this.clock();
@@ -285,7 +290,9 @@ export class SpeculativeEngine {
     const remainingBefore = this.active.map(remaining);
     // A stateful drafter (not `free`) catches up on what it missed when speculation turns on.
     const catchUp = this.adaptive && this.options.drafter?.free !== true ? this.active.reduce((n, a) => n + a.tokens.length - a.drafted, 0) / this.active.length : 0;
-    const k = this.adaptive ? this.adaptive.choose(this.active.length, catchUp) : (this.options.k as number);
+    // Rows' lengths: the cache lead a speculative round would leave (`CacheLead`).
+    const lengths = this.active.map((a) => a.tokens.length);
+    const k = this.adaptive ? this.adaptive.choose(this.active.length, catchUp, { lengths, remaining: remainingBefore }) : (this.options.k as number);
     // Speculation stops: its rejected drafts stay in the cache as holes that every later plain
     // round attends over and copies (H200, batch 64: 4 probe rounds left 13 hole slots per row,
     // +4% on each of the ~80 rounds after; CPU, batch 64: 2 probe rounds, 2 holes in 25 slots,
@@ -306,6 +313,7 @@ export class SpeculativeEngine {
     const t1 = this.clock();
     // Cache rows: the running sequences and finished ones not yet dropped (`retire`), fed nothing.
     const rowOf = this.cacheRows();
+    const pastLength = this.batch.pastLength;
     const feed: number[][] = Array.from({ length: this.batch.size }, () => []);
     this.active.forEach((a, i) => (feed[rowOf[i]!] = [a.tokens[a.tokens.length - 1]!, ...drafts[i]!.tokens]));
     const out = await this.batch.append(feed);
@@ -347,6 +355,7 @@ export class SpeculativeEngine {
           this.active.map((a, b) => remainingBefore[b]! - remaining(a)),
           this.active.map((a) => a.finish !== null),
         );
+    const lead = k > 0 ? cacheLead(lengths, this.active.map((a) => a.tokens.length), this.active.map((a) => (a.finish === null ? remaining(a) : 0))) : undefined;
     completed.push(...(await this.retire()));
     const t3 = this.clock();
     // The whole step counts, joins and departures included: rows that speculation brings out of
@@ -355,12 +364,13 @@ export class SpeculativeEngine {
     const seconds = measuredSeconds(t3 - start, admitted - start, joiners, batchSize);
     // The plain reference the round is judged against, for the trace only.
     const plainRate = this.options.onRound ? this.adaptive?.plainRate(batchSize) : undefined;
-    this.adaptive?.observeRound({ batchSize, k, tokensPerRow, seconds, ...(k > 0 ? { catchUp } : {}) });
+    this.adaptive?.observeRound({ batchSize, k, tokensPerRow, seconds, pastLength, ...(k > 0 ? { catchUp } : {}), ...(lead ? { lead } : {}) });
     this.options.onRound?.({
       k, batchSize, joiners, emitted, tokensPerRow,
       admitSeconds: admitted - start, draftSeconds: t1 - t0, verifySeconds: t2 - t1, retireSeconds: t3 - t2, measuredSeconds: seconds,
       pastLength: this.batch.pastLength,
       cacheRows: this.batch.size,
+      ...(lead ? { leadSlots: lead.slots } : {}),
       ...(plainRate !== undefined ? { plainRate } : {}),
       ...(this.adaptive ? { ledger: this.adaptive.lossSeconds } : {}),
     });

@@ -58,3 +58,41 @@ export async function warmUpVerify(target: Decoder): Promise<void> {
   c.dispose();
   verifyWarmed.add(target);
 }
+
+const slotCosts = new WeakMap<Decoder, Map<number, number>>();
+
+/**
+ * Seconds a one-token forward of `rows` rows costs per cache slot: the fastest of 3 steps after
+ * a prefix of `SHORT` slots against the fastest of 3 after `LONG` slots, over the difference
+ * (≥ 0; measured once per decoder and row count). Adaptive k's first price of the cache lead
+ * (`AdaptiveK.observeSlotCost`) before its own plain rounds have fitted one — the lead of a
+ * wave's first speculative rounds is carried for the whole wave. CPU, batch 8: ~0.03 ms per slot.
+ */
+export async function measureSlotCost(target: Decoder, rows: number): Promise<number> {
+  const known = slotCosts.get(target)?.get(rows);
+  if (known !== undefined) return known;
+  const stepsAfter = async (prefix: number): Promise<number> => {
+    const ones = (n: number) => Array.from({ length: rows }, () => new Array<number>(n).fill(1));
+    const zeros = (n: number) => Array.from({ length: rows }, () => new Array<number>(n).fill(0));
+    const positions = (from: number, n: number) => Array.from({ length: rows }, () => Array.from({ length: n }, (_, i) => from + i));
+    let { cache } = await target.forward({ inputIds: zeros(prefix), positionIds: positions(0, prefix), attentionMask: ones(prefix), numLogitsToKeep: 1 }, target.emptyCache(rows));
+    let fastest = Infinity;
+    for (let s = 0; s < 3; s++) {
+      const t0 = performance.now();
+      ({ cache } = await target.forward({ inputIds: zeros(1), positionIds: positions(prefix + s, 1), attentionMask: ones(prefix + s + 1), numLogitsToKeep: 1 }, cache));
+      fastest = Math.min(fastest, performance.now() - t0);
+    }
+    cache.dispose();
+    return fastest / 1000;
+  };
+  await stepsAfter(SHORT); // first runs at these shapes pay for allocations
+  const short = await stepsAfter(SHORT);
+  const long = await stepsAfter(LONG);
+  const cost = Math.max(0, (long - short) / (LONG - SHORT));
+  if (!slotCosts.has(target)) slotCosts.set(target, new Map());
+  slotCosts.get(target)!.set(rows, cost);
+  return cost;
+}
+
+const SHORT = 16;
+const LONG = 144;
