@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Xoshiro128 } from '../sampling/rng.js';
 import { AdaptiveK, bucketOf, cacheLead, frontierTokens, measuredSeconds, theoreticalSpeedup } from './adaptiveK.js';
 
@@ -804,5 +804,36 @@ describe('cache lead (rows share one cache length, set by the longest row)', () 
     expect(before).toBeCloseTo(1.2 - 2, 9); // won 0.8 s by the round itself
     ak.observeSlotCost(8, 0.01);
     expect(ak.lossSeconds).toBeCloseTo(before + 2, 9);
+  });
+});
+
+describe('quiet rounds (settled on k = 0)', () => {
+  it('with several rows, compares every k once per 8 rounds once settled on k = 0; at one row every round; a probe is not delayed', () => {
+    const comparisons = (rows: number) => {
+      const ak = new AdaptiveK({ kMax: 4 });
+      const bestK = vi.spyOn(ak, 'bestK');
+      const chosen: number[] = [];
+      for (let r = 0; r < 400; r++) {
+        const k = ak.choose(rows);
+        chosen.push(k);
+        for (let s = 0; s < rows; s++) ak.observeAcceptance(k, 0); // nothing accepted: k = 0 wins
+        ak.observeRound({ batchSize: rows, k, tokensPerRow: 1, seconds: k === 0 ? 1 : 1.5 });
+      }
+      // decisions in rounds 200–399 (settled; the probes' own bookkeeping aside)
+      const before = bestK.mock.calls.length;
+      for (let r = 0; r < 200; r++) {
+        const k = ak.choose(rows);
+        chosen.push(k);
+        ak.observeRound({ batchSize: rows, k, tokensPerRow: 1, seconds: k === 0 ? 1 : 1.5 });
+      }
+      return { calls: bestK.mock.calls.length - before, probes: chosen.filter((k) => k > 0).length, chosen };
+    };
+    const eight = comparisons(8);
+    const one = comparisons(1);
+    expect(one.calls).toBeGreaterThanOrEqual(200);
+    expect(eight.calls).toBeLessThan(40); // ~200 / 8, plus the rounds around probes
+    expect(eight.calls).toBeGreaterThanOrEqual(200 / 8);
+    // the probe schedule is the same with and without quiet rounds
+    expect(eight.chosen.map((k, i) => (k > 0 ? i : -1)).filter((i) => i >= 0)).toEqual(one.chosen.map((k, i) => (k > 0 ? i : -1)).filter((i) => i >= 0));
   });
 });

@@ -347,6 +347,43 @@ describe('continuous batching', () => {
     expect(done!.tokenIds).toEqual(plain!.tokenIds);
   });
 
+  it('adaptive k is told the rows\' lengths and what they may still generate, and the lead each speculative round left', async () => {
+    // k = 2 in every round but the first (plain, for the reference); the draft is the target's
+    // own continuation for the first row only, so it runs ahead of the second.
+    const seen: Array<{ lengths: readonly number[]; remaining: readonly number[] }> = [];
+    const leads: Array<{ slots: number; slotRounds: number }> = [];
+    class Recording extends AdaptiveK {
+      override choose(batchSize: number, catchUp = 0, lead?: { lengths: readonly number[]; remaining: readonly number[] }): number {
+        if (lead) seen.push({ lengths: [...lead.lengths], remaining: [...lead.remaining] });
+        return seen.length === 1 ? 0 : 2;
+      }
+      override observeRound(m: Parameters<AdaptiveK['observeRound']>[0]): void {
+        if (m.lead) leads.push({ ...m.lead });
+        super.observeRound(m);
+      }
+    }
+    const prompts = [PROMPTS[0]!, PROMPTS[2]!];
+    const plain = await generate(target, { prompts, params: { temperature: 0 }, maxNewTokens: 12, seed: 0 });
+    const ahead: Drafter = {
+      name: 'ahead',
+      propose: async (seqs, k) => seqs.map((s) => (s.id === 'a' ? { tokens: plain[0]!.tokenIds.slice(s.tokens.length - s.promptLength, s.tokens.length - s.promptLength + k), q: null } : { tokens: [V - 1, V - 1], q: null })),
+    };
+    const engine = new SpeculativeEngine({ target, drafter: ahead, k: 'auto', adaptiveK: new Recording({ kMax: 2 }), maxBatchSize: 2 });
+    engine.add(req('a', prompts[0]!, greedy(12)));
+    engine.add(req('b', prompts[1]!, greedy(12)));
+    const done = await engine.runToCompletion();
+    await engine.dispose();
+    // Round 1 (plain) sees both rows after their prefill token; round 2 one round later.
+    expect(seen[0]).toEqual({ lengths: [prompts[0]!.length + 1, prompts[1]!.length + 1], remaining: [11, 11] });
+    expect(seen[1]).toEqual({ lengths: [prompts[0]!.length + 2, prompts[1]!.length + 2], remaining: [10, 10] });
+    // The first speculative round: row a emits 3 (2 accepted + bonus), row b 1; the longest row
+    // was b (7 + 2 = 9 tokens against 6 + 2 = 8): the cache grows to a's 11, the batch by 2 on
+    // average — no lead while both run (a has 7 tokens left); then b runs alone for 2 rounds,
+    // 1 token further than before against the batch's 2: a credit of 1 slot each (`cacheLead`).
+    expect(leads[0]).toEqual({ slots: 11 - 9 - 2, slotRounds: 7 * (11 - 9 - 2) + 2 * (10 - 9 - 2) });
+    expect(done.find((d) => d.requestId === 'a')!.tokenIds).toEqual(plain[0]!.tokenIds);
+  });
+
   it('a draft model warms up its k-step sessions at attach, once per decoder, batch size and kMax', async () => {
     const calls: Array<[number, number]> = []; // [rows, k]
     const counting: Decoder = Object.create(multiDraft);

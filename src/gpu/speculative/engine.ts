@@ -290,9 +290,14 @@ export class SpeculativeEngine {
     const remainingBefore = this.active.map(remaining);
     // A stateful drafter (not `free`) catches up on what it missed when speculation turns on.
     const catchUp = this.adaptive && this.options.drafter?.free !== true ? this.active.reduce((n, a) => n + a.tokens.length - a.drafted, 0) / this.active.length : 0;
-    // Rows' lengths: the cache lead a speculative round would leave (`CacheLead`).
+    // Rows' lengths: the cache lead a speculative round would leave (`CacheLead`). While a wave
+    // waits, it outlives the rows that made it: joiners are padded to the cache's length, and
+    // the slots go only once a quarter of the cache is holes (CPU; `KvBatch`) — so it is carried
+    // as long as any running row runs. (CPU, batch 8, rollout reuse: the second wave ran on the
+    // first wave's lead until a compaction at its admission.)
     const lengths = this.active.map((a) => a.tokens.length);
-    const k = this.adaptive ? this.adaptive.choose(this.active.length, catchUp, { lengths, remaining: remainingBefore }) : (this.options.k as number);
+    const carried = (left: number[]) => (queued ? left.map(() => Math.max(...left)) : left);
+    const k = this.adaptive ? this.adaptive.choose(this.active.length, catchUp, { lengths, remaining: carried(remainingBefore) }) : (this.options.k as number);
     // Speculation stops: its rejected drafts stay in the cache as holes that every later plain
     // round attends over and copies (H200, batch 64: 4 probe rounds left 13 hole slots per row,
     // +4% on each of the ~80 rounds after; CPU, batch 64: 2 probe rounds, 2 holes in 25 slots,
@@ -355,7 +360,7 @@ export class SpeculativeEngine {
           this.active.map((a, b) => remainingBefore[b]! - remaining(a)),
           this.active.map((a) => a.finish !== null),
         );
-    const lead = k > 0 ? cacheLead(lengths, this.active.map((a) => a.tokens.length), this.active.map((a) => (a.finish === null ? remaining(a) : 0))) : undefined;
+    const lead = k > 0 ? cacheLead(lengths, this.active.map((a) => a.tokens.length), carried(this.active.map((a) => (a.finish === null ? remaining(a) : 0)))) : undefined;
     completed.push(...(await this.retire()));
     const t3 = this.clock();
     // The whole step counts, joins and departures included: rows that speculation brings out of
