@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SamplingParams } from '../../events/index.js';
 import type { Decoder } from '../runtime/Decoder.js';
 import { generate } from '../sampling/generate.js';
+import { Xoshiro128 } from '../sampling/rng.js';
 import { processedProbs } from '../sampling/sample.js';
 import { logSoftmaxAt } from '../sampling/processors.js';
 import { acceptStochastic, type AcceptanceRule } from './acceptance.js';
@@ -446,6 +447,40 @@ describe('continuous batching', () => {
         expect(d.tokenIds).toEqual(plain!.tokenIds);
       }
     }
+  });
+
+  it('a draft model frees the rows of finished sequences: at once when none of its rows still runs, else at its next draft', async () => {
+    // Adaptive k that wants the drafter's state (a prefill at admission) and never speculates:
+    // the prefilled rows are never drafted from, and go once their sequences are done.
+    class PrefillOnly extends AdaptiveK {
+      override wantsDraftState(): boolean {
+        return true;
+      }
+      override choose(): number {
+        return 0;
+      }
+    }
+    const model = new ModelDrafter(draft);
+    const held: number[] = [];
+    const engine = new SpeculativeEngine({ target, drafter: model, k: 'auto', adaptiveK: new PrefillOnly({ kMax: 2 }), maxBatchSize: 2, onRound: () => held.push(model.rows) });
+    engine.add(req('a', PROMPTS[0]!, greedy(3)));
+    engine.add(req('b', PROMPTS[2]!, greedy(6)));
+    await engine.runToCompletion();
+    expect(held[0]).toBe(2); // both prefilled at admission
+    expect(model.rows).toBe(0); // both finished: the cache is gone before the engine is disposed
+    await engine.dispose();
+    // With a row still running, a finished one waits for the next draft (one gather for all).
+    const lazy = new ModelDrafter(draft);
+    const seq = (id: string, tokens: number[]) => ({ id, promptId: id, groupIndex: 0, tokens, promptLength: tokens.length, sampling: greedy(4), rng: new Xoshiro128(1) });
+    await lazy.attach({ vocabSize: V, name: 'target', kMax: 1, maxBatchSize: 2 });
+    await lazy.prepare([seq('x', PROMPTS[0]!), seq('y', PROMPTS[2]!)]);
+    await lazy.release('x');
+    expect(lazy.rows).toBe(2);
+    await lazy.propose([seq('y', PROMPTS[2]!)], 1);
+    expect(lazy.rows).toBe(1);
+    await lazy.release('y');
+    expect(lazy.rows).toBe(0);
+    await lazy.dispose();
   });
 
   it('carries finished rows in the cache (masked, fed nothing) until dropping them pays; outputs stay plain decoding\'s', async () => {

@@ -31,6 +31,8 @@ export class ModelDrafter implements Drafter {
   private readonly batch: KvBatch;
   private readonly multiStep: boolean;
   private readonly greedyDrafts: boolean;
+  /** Rows of finished sequences still in the cache (`release`). */
+  private readonly finished = new Set<string>();
 
   /**
    * @param compactAt see `KvBatch` (default 32; 0 = never compact the draft cache).
@@ -71,6 +73,26 @@ export class ModelDrafter implements Drafter {
     if (kMax > 0) await warmUpDraft(this.draft, target.maxBatchSize ?? 1, this.multiStep && this.draft.greedyDraft ? kMax : 0);
   }
 
+  /** Rows the draft cache holds (finished sequences included until they are dropped). */
+  get rows(): number {
+    return this.batch.size;
+  }
+
+  /**
+   * A sequence finished. Its row stays until the next `propose` drops it with the others (one
+   * row gather then, not one per finished sequence) — or, once every row held has finished,
+   * the cache is freed at once: a drafter that adaptive k stopped asking (k = 0) would
+   * otherwise hold its prefilled rows, on the device, until the engine is disposed.
+   */
+  async release(id: string): Promise<void> {
+    if (!this.batch.ids.includes(id)) return;
+    this.finished.add(id);
+    if (this.batch.ids.every((x) => this.finished.has(x))) {
+      await this.batch.retain([]);
+      this.finished.clear();
+    }
+  }
+
   /** Prefills joining sequences (all tokens but the last) in one forward over the new rows. */
   async prepare(sequences: readonly DraftSequence[]): Promise<void> {
     const known = new Set(this.batch.ids);
@@ -84,6 +106,7 @@ export class ModelDrafter implements Drafter {
     // 1. Line rows up with the sequences (drop rows whose sequence left, prefill new ones).
     const wanted = new Set(sequences.map((s) => s.id));
     await this.batch.retain(this.batch.ids.filter((id) => wanted.has(id)));
+    this.finished.clear(); // finished rows are never wanted: retain dropped them
     await this.prepare(sequences);
     const rowOf = new Map(this.batch.ids.map((id, i) => [id, i]));
     const byRow = this.batch.ids.map(() => undefined as DraftSequence | undefined);
