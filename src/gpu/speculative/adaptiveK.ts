@@ -234,6 +234,8 @@ interface Bucket {
   leadSlotRounds: number;
   /** A slot cost measured outside the rounds (`observeSlotCost`), until the fit has one. */
   slotPrior: number | undefined;
+  /** The target's forward over k + 1 positions in one-position forwards, k = 0 … kMax (`observeVerifyCurve`). */
+  verifyCurve: readonly number[] | undefined;
 }
 
 /** Exponentially weighted least squares of y over x, with the range of x seen. */
@@ -348,6 +350,10 @@ export class AdaptiveK {
   private elapsed = 0;
   /** Acceptance is measured by shadow drafts too (`observeShadow`). */
   private shadowed = false;
+  /** EMA of "the row proposed ≥ 1 token" over row-rounds told the proposal's length. */
+  private proposing: Ema | undefined;
+  /** Per position i: EMA of "draft i accepted" over those row-rounds with a proposal. */
+  private readonly acceptGiven: Array<Ema | undefined> = [];
   /** The running batch of the round being chosen (`choose`), for `leadPenalty`. */
   private context: LeadContext | undefined;
   /** `leadPenalty` per k for the current context (reset by `choose`). */
@@ -522,8 +528,10 @@ export class AdaptiveK {
     if (penalty > 0) return batchSize === 1 ? predicted : Math.min((measured * cost) / (cost + penalty), predicted);
     // One row: no frontier luck to guard against, and its rounds' tokens (1 to k + 1 each) are
     // far noisier than the pooled acceptance (CPU, batch 1, n-gram: one unlucky round of a k
-    // that wins 15% measured it below plain, and the arm was dropped).
-    return batchSize === 1 ? predicted : Math.min(measured, predicted);
+    // that wins 15% measured it below plain, and the arm was dropped). A free drafter with a
+    // measured verify curve: its rate given proposals (`freeRate`).
+    if (batchSize === 1) return this.freeRate(1, k) ?? predicted;
+    return Math.min(measured, predicted);
   }
 
   /**
@@ -626,6 +634,23 @@ export class AdaptiveK {
     this.penalties.clear();
   }
 
+  /**
+   * The target's forward over k + 1 positions at `batchSize` rows, in one-position forwards,
+   * k = 0 … kMax (`measureVerifyCurve`): a free drafter's round cost by draft length (`freeRate`).
+   */
+  observeVerifyCurve(batchSize: number, curve: readonly number[]): void {
+    if (curve.length === 0 || curve.some((x) => !(x > 0))) return;
+    this.bucket(batchSize).verifyCurve ??= [...curve];
+  }
+
+  /** The bucket's verify-cost curve, else the nearest bucket's. */
+  private verifyCurve(batchSize: number): readonly number[] | undefined {
+    const b = bucketOf(batchSize);
+    let near: [number, readonly number[]] | undefined;
+    for (const [bb, st] of this.buckets) if (st.verifyCurve && (!near || Math.abs(bb - b) < Math.abs(near[0] - b))) near = [bb, st.verifyCurve];
+    return near?.[1];
+  }
+
   /** Records one round: its arm's sample, the exploration ledger, the bucket's counters. */
   observeRound(m: RoundMeasurement): void {
     this.memo.clear();
@@ -674,11 +699,53 @@ export class AdaptiveK {
    * Records one sequence's verification: the round asked for `k` drafts and `accepted` were
    * accepted (a drafter that proposed fewer simply has fewer accepted: r_i measures both).
    */
-  observeAcceptance(k: number, accepted: number): void {
+  observeAcceptance(k: number, accepted: number, proposed?: number): void {
     if (k > 0) this.profile.length = 0;
     for (let i = 0; i < k; i++) {
       this.accept[i] = emaAdd(this.accept[i], i < accepted ? 1 : 0, this.decay);
     }
+    // With the proposal's length: how often a row proposes, and acceptance given a proposal.
+    if (k > 0 && proposed !== undefined) {
+      this.proposing = emaAdd(this.proposing, proposed > 0 ? 1 : 0, this.decay);
+      if (proposed > 0) for (let i = 0; i < k; i++) this.acceptGiven[i] = emaAdd(this.acceptGiven[i], i < accepted ? 1 : 0, this.decay);
+    }
+  }
+
+  /** P(a row proposes ≥ 1 token), blended with `PRIOR_WEIGHT` pseudo-observations of 0.5. */
+  proposalRate(): number {
+    const m = this.proposing;
+    return m ? (m.weight * m.value + PRIOR_WEIGHT * 0.5) / (m.weight + PRIOR_WEIGHT) : 0.5;
+  }
+
+  /** E_p(k): expected tokens of a row-round with draft length k given the row proposed (priors as `acceptanceAt`). */
+  proposedTokens(k: number): number {
+    let total = 1;
+    let prior = 0.5;
+    for (let i = 0; i < k; i++) {
+      const m = this.acceptGiven[i];
+      const r = m ? (m.weight * m.value + PRIOR_WEIGHT * prior) / (m.weight + PRIOR_WEIGHT) : prior;
+      total += r;
+      prior = 0.9 * r;
+    }
+    return total;
+  }
+
+  /**
+   * A free drafter's rate for k at one row, once the target's verify-cost curve is known
+   * (`observeVerifyCurve`; undefined otherwise): a round where the row proposes costs the
+   * curve's forward over its k + 1 positions and emits E_p(k) tokens, one where it proposes
+   * nothing is a plain round. R = [p·E_p(k) + 1 − p] / (C₀ · [1 + p·(curve(k) − 1)]). The pooled
+   * estimates mix the two kinds of round: acceptance counts an empty proposal as k rejections,
+   * and arm costs carry the rounds right after a switch (CPU, batch 1, n-gram: k = 1 measured
+   * at 1.36 plain rounds and k = 4 extrapolated to 2.3, where a proposing k = 4 round verifies
+   * at ~1.4 and a fixed k = 4 ran 1.13× plain).
+   */
+  freeRate(batchSize: number, k: number): number | undefined {
+    const curve = this.verifyCurve(batchSize);
+    const c0 = this.expectedCost(batchSize, 0);
+    if (!this.shadowed || !curve || k >= curve.length || c0 === undefined) return undefined;
+    const p = this.proposalRate();
+    return (p * this.proposedTokens(k) + 1 - p) / (c0 * (1 + p * (curve[k]! - 1)));
   }
 
   /**
@@ -690,9 +757,9 @@ export class AdaptiveK {
    * speculative round cost stop the blind k = 1 probes, and explore a k only when the fresh
    * acceptance predicts it beats plain (step 3).
    */
-  observeShadow(k: number, accepted: number): void {
+  observeShadow(k: number, accepted: number, proposed?: number): void {
     this.shadowed = true;
-    this.observeAcceptance(k, accepted);
+    this.observeAcceptance(k, accepted, proposed);
   }
 
   /**
@@ -716,7 +783,9 @@ export class AdaptiveK {
       const stale = !arm || st.rounds - arm.lastRound > STALE_ROUNDS;
       let rate: number | undefined;
       if (!stale && arm!.samples.length >= MIN_SAMPLES) continue; // measured: exploitation decides
-      if (!stale) rate = batchSize === 1 ? this.exploitRate(batchSize, k) : this.leadAdjusted(batchSize, k, this.measuredRate(batchSize, k)); // still being measured: trust its rounds (one row: its predicted rate)
+      const free = batchSize === 1 ? this.freeRate(1, k) : undefined;
+      if (free !== undefined) rate = free;
+      else if (!stale) rate = batchSize === 1 ? this.exploitRate(batchSize, k) : this.leadAdjusted(batchSize, k, this.measuredRate(batchSize, k)); // still being measured: trust its rounds (one row: its predicted rate)
       else {
         const cost = this.predictedCost(batchSize, k);
         rate = cost === undefined ? undefined : this.expectedTokens(k) / (cost + this.leadPenalty(batchSize, k));
@@ -962,7 +1031,7 @@ export class AdaptiveK {
     let st = this.buckets.get(b);
     if (!st) {
       const slope = { n: 0, w: 0, x: 0, y: 0, xx: 0, xy: 0, lo: Infinity, hi: -Infinity };
-      st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, quiet: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined, slope, leadSlotRounds: 0, slotPrior: undefined };
+      st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, quiet: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined, slope, leadSlotRounds: 0, slotPrior: undefined, verifyCurve: undefined };
       this.buckets.set(b, st);
     }
     return st;

@@ -837,3 +837,38 @@ describe('quiet rounds (settled on k = 0)', () => {
     expect(eight.chosen.map((k, i) => (k > 0 ? i : -1)).filter((i) => i >= 0)).toEqual(one.chosen.map((k, i) => (k > 0 ? i : -1)).filter((i) => i >= 0));
   });
 });
+
+describe('free drafters at one row: rates given a proposal (freeRate)', () => {
+  /** A bucket where k = 1 was measured dear (1.36 plain rounds: the rounds after switches) and shadows saw n-gram-like proposals. */
+  function ngramLike(curve?: number[]): AdaptiveK {
+    const ak = new AdaptiveK({ kMax: 6, exploreBudget: 1 });
+    if (curve) ak.observeVerifyCurve(1, curve);
+    for (let r = 0; r < 2; r++) ak.observeRound({ batchSize: 1, k: 0, tokensPerRow: 1, seconds: 1 });
+    for (let r = 0; r < 4; r++) ak.observeRound({ batchSize: 1, k: 1, tokensPerRow: 1.2, seconds: 1.36 });
+    for (let r = 0; r < 40; r++) ak.observeRound({ batchSize: 1, k: 0, tokensPerRow: 1, seconds: 1 });
+    // 45% of the rows propose; given a proposal, 55% of first drafts and fewer later ones are accepted
+    for (let r = 0; r < 200; r++) {
+      const proposes = r % 20 < 9;
+      const accepted = proposes ? [0, 0, 0, 0, 1, 1, 2, 3, 6, 6][r % 10]! : 0;
+      ak.observeShadow(6, accepted, proposes ? 6 : 0);
+    }
+    return ak;
+  }
+
+  it('separates how often a row proposes from acceptance given a proposal', () => {
+    const ak = ngramLike();
+    expect(ak.proposalRate()).toBeCloseTo(0.45, 1);
+    expect(ak.proposedTokens(1)).toBeCloseTo(1.6, 1); // 6 of 10 proposing rows accept the first draft
+    expect(ak.expectedTokens(1)).toBeLessThan(1.35); // pooled: empty proposals count as rejections
+  });
+
+  it('with the verify curve, explores a k the pooled model prices out (a line through a dear k = 1); without it, stays at k = 0', () => {
+    const curve = [1, 1.15, 1.27, 1.34, 1.4, 1.45, 1.67]; // CPU, batch 1 (measureVerifyCurve)
+    const withCurve = ngramLike(curve);
+    const pooled = ngramLike();
+    expect(withCurve.freeRate(1, 2)).toBeGreaterThan(1.15); // per plain-round second
+    expect(pooled.freeRate(1, 2)).toBeUndefined();
+    expect(withCurve.choose(1)).toBeGreaterThan(1);
+    expect(pooled.choose(1)).toBe(0);
+  });
+});

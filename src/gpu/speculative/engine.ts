@@ -8,7 +8,7 @@ import { emptyCounters, observeDraft, type SpecDecodeCounters } from './counters
 import { argmaxOf, processedProbs, reportedLogprob } from './distributions.js';
 import type { Draft, DraftSequence, Drafter } from './drafter.js';
 import { DepartureRent } from './departures.js';
-import { measureSlotCost, warmUpVerify } from './warmUp.js';
+import { measureSlotCost, measureVerifyCurve, warmUpVerify } from './warmUp.js';
 import { KvBatch } from './kvBatch.js';
 
 /** One sequence to generate (the data of a `RolloutRequested`). */
@@ -273,6 +273,9 @@ export class SpeculativeEngine {
       // Adaptive k's first price of a cache slot, before its plain rounds fit one (a wave's
       // first speculative rounds leave the lead it prices).
       if (this.adaptive && drafter && kMax > 0 && maxBatchSize > 1) this.adaptive.observeSlotCost(maxBatchSize, await measureSlotCost(target, maxBatchSize));
+      // A free drafter's round is the target's forward over its proposal: the measured curve
+      // prices draft lengths by what a proposing round costs (`AdaptiveK.freeRate`).
+      if (this.adaptive && drafter?.free === true && kMax > 0) this.adaptive.observeVerifyCurve(maxBatchSize, await measureVerifyCurve(target, maxBatchSize, kMax));
       this.attached = true;
     }
     const start = this.clock();
@@ -480,7 +483,7 @@ export class SpeculativeEngine {
       const d = drafts[i];
       const room = Math.max(0, a.req.sampling.maxNewTokens - a.generated.length - 1);
       const tokens = d && d.q === null ? d.tokens.slice(0, Math.min(kMax, room)) : [];
-      if (tokens.length === 0) this.adaptive!.observeShadow(kMax, 0);
+      if (tokens.length === 0) this.adaptive!.observeShadow(kMax, 0, 0);
       else a.shadow = { tokens, matched: 0 };
     });
   }
@@ -504,7 +507,7 @@ export class SpeculativeEngine {
       sh.matched++;
       return;
     }
-    this.adaptive!.observeShadow(this.adaptive!.kMax, sh.matched);
+    this.adaptive!.observeShadow(this.adaptive!.kMax, sh.matched, sh.tokens.length);
     a.shadow = null;
   }
 
@@ -556,7 +559,7 @@ export class SpeculativeEngine {
     this.options.onTokens?.(a.req.requestId, a.generated.slice(-emitted), a.logprobs.slice(-emitted));
     a.counters = observeDraft(a.counters, n, result.accepted, k);
     this.countersTotal = observeDraft(this.countersTotal, n, result.accepted, k);
-    this.adaptive?.observeAcceptance(k, result.accepted);
+    this.adaptive?.observeAcceptance(k, result.accepted, n);
     this.options.drafter?.verified?.(a.req.requestId, { accepted, emitted: a.generated.slice(-emitted) });
     return { requestId: a.req.requestId, drafter: this.options.drafter?.name ?? 'none', k, proposed: n, accepted: result.accepted, emitted };
   }

@@ -96,3 +96,38 @@ export async function measureSlotCost(target: Decoder, rows: number): Promise<nu
 
 const SHORT = 16;
 const LONG = 144;
+
+const verifyCurves = new WeakMap<Decoder, Map<string, number[]>>();
+
+/**
+ * A forward of `rows` rows over k + 1 positions, k = 0 … `kMax`, after a 32-slot past, in units
+ * of the one-position forward: the fastest of 3 passes after an untimed one (first runs of a
+ * shape pay for allocations). Measured once per decoder, row count and kMax. CPU, batch 1:
+ * 1.00, 1.12–1.19, 1.17–1.27, 1.25–1.34, 1.35–1.54, 1.45–1.61, 1.60–1.75 (one position runs as
+ * a matrix-vector product, more as matrix products). Adaptive k's price of a free drafter's
+ * proposing round (`AdaptiveK.observeVerifyCurve`).
+ */
+export async function measureVerifyCurve(target: Decoder, rows: number, kMax: number): Promise<number[]> {
+  const key = `${rows}:${kMax}`;
+  const known = verifyCurves.get(target)?.get(key);
+  if (known) return known;
+  const fill = (n: number, x: (i: number) => number) => Array.from({ length: rows }, () => Array.from({ length: n }, (_, i) => x(i)));
+  const past = 32;
+  let { cache } = await target.forward({ inputIds: fill(past, () => 0), positionIds: fill(past, (i) => i), attentionMask: fill(past, () => 1), numLogitsToKeep: 1 }, target.emptyCache(rows));
+  let length = past;
+  const fastest = new Array<number>(kMax + 1).fill(Infinity);
+  for (let pass = 0; pass < 4; pass++) {
+    for (let k = 0; k <= kMax; k++) {
+      const T = k + 1;
+      const t0 = performance.now();
+      ({ cache } = await target.forward({ inputIds: fill(T, () => 0), positionIds: fill(T, (i) => length + i), attentionMask: fill(length + T, () => 1), numLogitsToKeep: T }, cache));
+      if (pass > 0) fastest[k] = Math.min(fastest[k]!, performance.now() - t0);
+      length += T;
+    }
+  }
+  cache.dispose();
+  const curve = fastest.map((t) => t / fastest[0]!);
+  if (!verifyCurves.has(target)) verifyCurves.set(target, new Map());
+  verifyCurves.get(target)!.set(key, curve);
+  return curve;
+}
