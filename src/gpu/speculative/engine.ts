@@ -299,7 +299,10 @@ export class SpeculativeEngine {
     // as long as any running row runs. (CPU, batch 8, rollout reuse: the second wave ran on the
     // first wave's lead until a compaction at its admission.)
     const lengths = this.active.map((a) => a.tokens.length);
-    const carried = (left: number[]) => (queued ? left.map(() => Math.max(...left)) : left);
+    const carried = (left: number[]) => {
+      const most = Math.max(...left);
+      return queued ? left.map(() => most) : left;
+    };
     const k = this.adaptive ? this.adaptive.choose(this.active.length, catchUp, { lengths, remaining: carried(remainingBefore) }) : (this.options.k as number);
     // Speculation stops: its rejected drafts stay in the cache as holes that every later plain
     // round attends over and copies (H200, batch 64: 4 probe rounds left 13 hole slots per row,
