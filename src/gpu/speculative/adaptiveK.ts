@@ -601,12 +601,7 @@ export class AdaptiveK {
    */
   acceptanceAt(i: number): number {
     // r_0 … r_i, computed once per change of the acceptance (`observeAcceptance` clears them).
-    for (let j = this.profile.length; j <= i; j++) {
-      const prior = j === 0 ? 0.5 : 0.9 * this.profile[j - 1]!;
-      const m = this.accept[j];
-      this.profile.push(m ? (m.weight * m.value + PRIOR_WEIGHT * prior) / (m.weight + PRIOR_WEIGHT) : prior);
-    }
-    return this.profile[i]!;
+    return extendProfile(this.accept, this.profile, i);
   }
 
   /**
@@ -645,10 +640,7 @@ export class AdaptiveK {
 
   /** The bucket's verify-cost curve, else the nearest bucket's. */
   private verifyCurve(batchSize: number): readonly number[] | undefined {
-    const b = bucketOf(batchSize);
-    let near: [number, readonly number[]] | undefined;
-    for (const [bb, st] of this.buckets) if (st.verifyCurve && (!near || Math.abs(bb - b) < Math.abs(near[0] - b))) near = [bb, st.verifyCurve];
-    return near?.[1];
+    return this.nearest(bucketOf(batchSize), (st) => st.verifyCurve)?.[1];
   }
 
   /** Records one round: its arm's sample, the exploration ledger, the bucket's counters. */
@@ -713,21 +705,15 @@ export class AdaptiveK {
 
   /** P(a row proposes ≥ 1 token), blended with `PRIOR_WEIGHT` pseudo-observations of 0.5. */
   proposalRate(): number {
-    const m = this.proposing;
-    return m ? (m.weight * m.value + PRIOR_WEIGHT * 0.5) / (m.weight + PRIOR_WEIGHT) : 0.5;
+    return withPrior(this.proposing, 0.5);
   }
 
   /** E_p(k): expected tokens of a row-round with draft length k given the row proposed (priors as `acceptanceAt`). */
   proposedTokens(k: number): number {
-    let total = 1;
-    let prior = 0.5;
-    for (let i = 0; i < k; i++) {
-      const m = this.acceptGiven[i];
-      const r = m ? (m.weight * m.value + PRIOR_WEIGHT * prior) / (m.weight + PRIOR_WEIGHT) : prior;
-      total += r;
-      prior = 0.9 * r;
-    }
-    return total;
+    if (k === 0) return 1;
+    const profile: number[] = [];
+    extendProfile(this.acceptGiven, profile, k - 1);
+    return profile.reduce((total, r) => total + r, 1);
   }
 
   /**
@@ -932,14 +918,7 @@ export class AdaptiveK {
    */
   slotCost(batchSize: number): number | undefined {
     const b = bucketOf(batchSize);
-    const own = this.buckets.get(b);
-    const fitted = own && (fittedSlope(own.slope) ?? own.slotPrior);
-    if (fitted !== undefined) return fitted;
-    let near: [number, number] | undefined;
-    for (const [bb, st] of this.buckets) {
-      const slope = fittedSlope(st.slope) ?? st.slotPrior;
-      if (slope !== undefined && (!near || Math.abs(bb - b) < Math.abs(near[0] - b))) near = [bb, slope];
-    }
+    const near = this.nearest(b, (st) => fittedSlope(st.slope) ?? st.slotPrior);
     return near && near[1] * 2 ** (b - near[0]);
   }
 
@@ -1008,14 +987,21 @@ export class AdaptiveK {
    */
   private catchUpPerToken(batchSize: number): number | undefined {
     const b = bucketOf(batchSize);
-    const own = this.buckets.get(b)?.catchUpCost;
-    if (own) return own.value;
-    let near: [number, number] | undefined;
-    for (const [bb, st] of this.buckets) {
-      if (!st.catchUpCost) continue;
-      if (!near || Math.abs(bb - b) < Math.abs(near[0] - b)) near = [bb, st.catchUpCost.value];
-    }
+    const near = this.nearest(b, (st) => st.catchUpCost?.value);
     return near && near[1] * 2 ** (b - near[0]);
+  }
+
+  /**
+   * The bucket nearest to bucket index `b` (itself first) for which `pick` has a value, and the
+   * value: a bucket without its own measurement borrows its neighbour's.
+   */
+  private nearest<T>(b: number, pick: (st: Bucket) => T | undefined): [number, T] | undefined {
+    let near: [number, T] | undefined;
+    for (const [bb, st] of this.buckets) {
+      const value = pick(st);
+      if (value !== undefined && (!near || Math.abs(bb - b) < Math.abs(near[0] - b))) near = [bb, value];
+    }
+    return near;
   }
 
   /** `compute()`, remembered under `key` until the next observed round. */
@@ -1068,6 +1054,20 @@ function filterSpikes(samples: readonly Sample[], plain: boolean): readonly Samp
   const sorted = samples.map((s) => s.seconds).sort((a, b) => a - b);
   const median = sorted[(sorted.length - 1) >> 1]!;
   return samples.filter((s) => s.seconds <= SPIKE * median);
+}
+
+/** An EMA's value blended with `PRIOR_WEIGHT` pseudo-observations of `prior` (the prior alone without data). */
+function withPrior(m: Ema | undefined, prior: number): number {
+  return m ? (m.weight * m.value + PRIOR_WEIGHT * prior) / (m.weight + PRIOR_WEIGHT) : prior;
+}
+
+/**
+ * Per-position acceptance r_0 … r_i from per-position EMAs, each blended with a prior of 0.5 at
+ * position 0 and 0.9·r_{j−1} after it (`withPrior`); extends `profile` in place up to i.
+ */
+function extendProfile(emas: ReadonlyArray<Ema | undefined>, profile: number[], i: number): number {
+  for (let j = profile.length; j <= i; j++) profile.push(withPrior(emas[j], j === 0 ? 0.5 : 0.9 * profile[j - 1]!));
+  return profile[i]!;
 }
 
 /** Adds (x, y) to an exponentially weighted least-squares fit (history weight `SLOPE_DECAY` per sample). */

@@ -59,75 +59,73 @@ export async function warmUpVerify(target: Decoder): Promise<void> {
   verifyWarmed.add(target);
 }
 
-const slotCosts = new WeakMap<Decoder, Map<number, number>>();
+/** `measure()` once per decoder and key. */
+function memoPerDecoder<T>(): (decoder: Decoder, key: string, measure: () => Promise<T>) => Promise<T> {
+  const memo = new WeakMap<Decoder, Map<string, T>>();
+  return async (decoder, key, measure) => {
+    const known = memo.get(decoder)?.get(key);
+    if (known !== undefined) return known;
+    const value = await measure();
+    if (!memo.has(decoder)) memo.set(decoder, new Map());
+    memo.get(decoder)!.set(key, value);
+    return value;
+  };
+}
+
+/**
+ * Seconds of the fastest forward over each of `widths` positions of `rows` rows, after a past of
+ * `past` slots, over `passes` timed passes that follow an untimed one (first runs of a shape pay
+ * for allocations). The cache grows by each forward's width.
+ */
+async function fastestForwards(target: Decoder, rows: number, past: number, widths: readonly number[], passes: number): Promise<number[]> {
+  const fill = (n: number, x: (i: number) => number) => Array.from({ length: rows }, () => Array.from({ length: n }, (_, i) => x(i)));
+  let { cache } = await target.forward({ inputIds: fill(past, () => 0), positionIds: fill(past, (i) => i), attentionMask: fill(past, () => 1), numLogitsToKeep: 1 }, target.emptyCache(rows));
+  let length = past;
+  const fastest = widths.map(() => Infinity);
+  for (let pass = 0; pass <= passes; pass++) {
+    for (const [j, T] of widths.entries()) {
+      const t0 = performance.now();
+      ({ cache } = await target.forward({ inputIds: fill(T, () => 0), positionIds: fill(T, (i) => length + i), attentionMask: fill(length + T, () => 1), numLogitsToKeep: T }, cache));
+      if (pass > 0) fastest[j] = Math.min(fastest[j]!, (performance.now() - t0) / 1000);
+      length += T;
+    }
+  }
+  cache.dispose();
+  return fastest;
+}
+
+const slotCosts = memoPerDecoder<number>();
 
 /**
  * Seconds a one-token forward of `rows` rows costs per cache slot: the fastest of 3 steps after
- * a prefix of `SHORT` slots against the fastest of 3 after `LONG` slots, over the difference
+ * a past of `SHORT` slots against the fastest of 3 after `LONG` slots, over the difference
  * (≥ 0; measured once per decoder and row count). Adaptive k's first price of the cache lead
  * (`AdaptiveK.observeSlotCost`) before its own plain rounds have fitted one — the lead of a
  * wave's first speculative rounds is carried for the whole wave. CPU, batch 8: ~0.03 ms per slot.
  */
-export async function measureSlotCost(target: Decoder, rows: number): Promise<number> {
-  const known = slotCosts.get(target)?.get(rows);
-  if (known !== undefined) return known;
-  const stepsAfter = async (prefix: number): Promise<number> => {
-    const ones = (n: number) => Array.from({ length: rows }, () => new Array<number>(n).fill(1));
-    const zeros = (n: number) => Array.from({ length: rows }, () => new Array<number>(n).fill(0));
-    const positions = (from: number, n: number) => Array.from({ length: rows }, () => Array.from({ length: n }, (_, i) => from + i));
-    let { cache } = await target.forward({ inputIds: zeros(prefix), positionIds: positions(0, prefix), attentionMask: ones(prefix), numLogitsToKeep: 1 }, target.emptyCache(rows));
-    let fastest = Infinity;
-    for (let s = 0; s < 3; s++) {
-      const t0 = performance.now();
-      ({ cache } = await target.forward({ inputIds: zeros(1), positionIds: positions(prefix + s, 1), attentionMask: ones(prefix + s + 1), numLogitsToKeep: 1 }, cache));
-      fastest = Math.min(fastest, performance.now() - t0);
-    }
-    cache.dispose();
-    return fastest / 1000;
-  };
-  await stepsAfter(SHORT); // first runs at these shapes pay for allocations
-  const short = await stepsAfter(SHORT);
-  const long = await stepsAfter(LONG);
-  const cost = Math.max(0, (long - short) / (LONG - SHORT));
-  if (!slotCosts.has(target)) slotCosts.set(target, new Map());
-  slotCosts.get(target)!.set(rows, cost);
-  return cost;
+export function measureSlotCost(target: Decoder, rows: number): Promise<number> {
+  return slotCosts(target, `${rows}`, async () => {
+    const [short] = await fastestForwards(target, rows, SHORT, [1], 3);
+    const [long] = await fastestForwards(target, rows, LONG, [1], 3);
+    return Math.max(0, (long! - short!) / (LONG - SHORT));
+  });
 }
 
 const SHORT = 16;
 const LONG = 144;
 
-const verifyCurves = new WeakMap<Decoder, Map<string, number[]>>();
+const verifyCurves = memoPerDecoder<number[]>();
 
 /**
  * A forward of `rows` rows over k + 1 positions, k = 0 … `kMax`, after a 32-slot past, in units
- * of the one-position forward: the fastest of 3 passes after an untimed one (first runs of a
- * shape pay for allocations). Measured once per decoder, row count and kMax. CPU, batch 1:
- * 1.00, 1.12–1.19, 1.17–1.27, 1.25–1.34, 1.35–1.54, 1.45–1.61, 1.60–1.75 (one position runs as
- * a matrix-vector product, more as matrix products). Adaptive k's price of a free drafter's
- * proposing round (`AdaptiveK.observeVerifyCurve`).
+ * of the one-position forward: the fastest of 3 passes after an untimed one. Measured once per
+ * decoder, row count and kMax. CPU, batch 1: 1.00, 1.12–1.19, 1.17–1.27, 1.25–1.34, 1.35–1.54,
+ * 1.45–1.61, 1.60–1.75 (one position runs as a matrix-vector product, more as matrix products).
+ * Adaptive k's price of a free drafter's proposing round (`AdaptiveK.observeVerifyCurve`).
  */
-export async function measureVerifyCurve(target: Decoder, rows: number, kMax: number): Promise<number[]> {
-  const key = `${rows}:${kMax}`;
-  const known = verifyCurves.get(target)?.get(key);
-  if (known) return known;
-  const fill = (n: number, x: (i: number) => number) => Array.from({ length: rows }, () => Array.from({ length: n }, (_, i) => x(i)));
-  const past = 32;
-  let { cache } = await target.forward({ inputIds: fill(past, () => 0), positionIds: fill(past, (i) => i), attentionMask: fill(past, () => 1), numLogitsToKeep: 1 }, target.emptyCache(rows));
-  let length = past;
-  const fastest = new Array<number>(kMax + 1).fill(Infinity);
-  for (let pass = 0; pass < 4; pass++) {
-    for (let k = 0; k <= kMax; k++) {
-      const T = k + 1;
-      const t0 = performance.now();
-      ({ cache } = await target.forward({ inputIds: fill(T, () => 0), positionIds: fill(T, (i) => length + i), attentionMask: fill(length + T, () => 1), numLogitsToKeep: T }, cache));
-      if (pass > 0) fastest[k] = Math.min(fastest[k]!, performance.now() - t0);
-      length += T;
-    }
-  }
-  cache.dispose();
-  const curve = fastest.map((t) => t / fastest[0]!);
-  if (!verifyCurves.has(target)) verifyCurves.set(target, new Map());
-  verifyCurves.get(target)!.set(key, curve);
-  return curve;
+export function measureVerifyCurve(target: Decoder, rows: number, kMax: number): Promise<number[]> {
+  return verifyCurves(target, `${rows}:${kMax}`, async () => {
+    const fastest = await fastestForwards(target, rows, 32, Array.from({ length: kMax + 1 }, (_, k) => k + 1), 3);
+    return fastest.map((t) => t / fastest[0]!);
+  });
 }
