@@ -6,7 +6,7 @@ import { Xoshiro128 } from '../sampling/rng.js';
 import { processedProbs } from '../sampling/sample.js';
 import { logSoftmaxAt } from '../sampling/processors.js';
 import { acceptStochastic, type AcceptanceRule } from './acceptance.js';
-import { AdaptiveK } from './adaptiveK.js';
+import { AdaptiveK, type LeadContext } from './adaptiveK.js';
 import { chiSquareTest } from './chiSquare.js';
 import type { Drafter } from './drafter.js';
 import { SpeculativeEngine, type CompletedSequence, type EngineRequest } from './engine.js';
@@ -354,7 +354,7 @@ describe('continuous batching', () => {
     const seen: Array<{ lengths: readonly number[]; remaining: readonly number[] }> = [];
     const leads: Array<{ slots: number; slotRounds: number }> = [];
     class Recording extends AdaptiveK {
-      override choose(batchSize: number, catchUp = 0, lead?: { lengths: readonly number[]; remaining: readonly number[] }): number {
+      override choose(_batchSize: number, _catchUp = 0, lead?: LeadContext): number {
         if (lead) seen.push({ lengths: [...lead.lengths], remaining: [...lead.remaining] });
         return seen.length === 1 ? 0 : 2;
       }
