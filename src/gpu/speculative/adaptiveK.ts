@@ -236,6 +236,8 @@ interface Bucket {
   slotPrior: number | undefined;
   /** The target's forward over k + 1 positions in one-position forwards, k = 0 … kMax (`observeVerifyCurve`). */
   verifyCurve: readonly number[] | undefined;
+  /** Seconds of one `propose` of k tokens, k = 0 … kMax (`observeDraftCurve`). */
+  draftCurve: readonly number[] | undefined;
 }
 
 /** Exponentially weighted least squares of y over x, with the range of x seen. */
@@ -356,6 +358,8 @@ export class AdaptiveK {
   private readonly acceptGiven: Array<Ema | undefined> = [];
   /** The running batch of the round being chosen (`choose`), for `leadPenalty`. */
   private context: LeadContext | undefined;
+  /** The catch-up of the round being chosen (`choose`). */
+  private catchUpNow = 0;
   /** `leadPenalty` per k for the current context (reset by `choose`). */
   private penalties = new Map<number, number>();
   /**
@@ -409,6 +413,7 @@ export class AdaptiveK {
    */
   choose(batchSize: number, catchUp = 0, lead?: LeadContext): number {
     this.context = lead;
+    this.catchUpNow = catchUp;
     this.penalties.clear();
     if (this.kMax === 0) return 0;
     const st = this.bucket(batchSize);
@@ -417,6 +422,11 @@ export class AdaptiveK {
     // change of shapes (on a CPU, ~+50% for a plain step right after a longer one) and is not
     // a sample of the arm.
     if (st.switched && st.lastK !== null && st.lastK > 0 && this.affordable(batchSize, st.lastK, catchUp)) return st.lastK;
+    // At one row, a k explored for the first time runs until its arm has `MIN_SAMPLES` rounds:
+    // one row's tokens per round are 1 to k + 1, and two rejected rounds (p = 0.12 at an
+    // acceptance of 0.66) priced a draft model that wins 10–20% below plain until the next
+    // probe, ~100 rounds later (CPU, batch 1).
+    if (batchSize === 1 && st.lastK !== null && st.lastK > 0 && (st.arms.get(st.lastK)?.samples.length ?? 0) < MIN_SAMPLES && this.affordable(batchSize, st.lastK, catchUp)) return st.lastK;
     // Settled on plain decoding with several rows (k = 0 best measured, nothing to explore or
     // no budget for it): the evidence moves by one plain round and a few acceptance
     // observations a round, so the full comparison (every k's rate, exploration, the lead) runs
@@ -424,7 +434,7 @@ export class AdaptiveK {
     // (40 µs with cold caches in a loop of its own; after a forward, ONNX Runtime's threads
     // still spin): 2–4% of a batch-8 plain round of ~7 ms. A probe that falls due is not
     // delayed. Not at one row, where a new sequence's draft may win from its first round on.
-    if (batchSize > 1 && st.quiet > 0 && !st.switched && st.lastK === 0 && !this.probeDue(st)) {
+    if (batchSize > 1 && st.quiet > 0 && !st.switched && st.lastK === 0 && !this.probeDue(batchSize)) {
       st.quiet--;
       return 0;
     }
@@ -525,13 +535,13 @@ export class AdaptiveK {
     // The cache lead the round would leave is a cost of the round too (`leadPenalty`).
     const penalty = this.leadPenalty(batchSize, k);
     const predicted = this.expectedTokens(k) / (cost + penalty);
-    if (penalty > 0) return batchSize === 1 ? predicted : Math.min((measured * cost) / (cost + penalty), predicted);
+    if (penalty > 0) return Math.min((measured * cost) / (cost + penalty), predicted, this.curveRate(batchSize, k) ?? Infinity);
     // One row: no frontier luck to guard against, and its rounds' tokens (1 to k + 1 each) are
     // far noisier than the pooled acceptance (CPU, batch 1, n-gram: one unlucky round of a k
-    // that wins 15% measured it below plain, and the arm was dropped). A free drafter with a
-    // measured verify curve: its rate given proposals (`freeRate`).
-    if (batchSize === 1) return this.freeRate(1, k) ?? predicted;
-    return Math.min(measured, predicted);
+    // that wins 15% measured it below plain, and the arm was dropped). With measured cost
+    // curves: the rate they give (`curveRate`).
+    if (batchSize === 1) return this.curveRate(1, k) ?? predicted;
+    return Math.min(measured, predicted, this.curveRate(batchSize, k) ?? Infinity);
   }
 
   /**
@@ -631,11 +641,21 @@ export class AdaptiveK {
 
   /**
    * The target's forward over k + 1 positions at `batchSize` rows, in one-position forwards,
-   * k = 0 … kMax (`measureVerifyCurve`): a free drafter's round cost by draft length (`freeRate`).
+   * k = 0 … kMax (`measureVerifyCurve`): a round's verify cost by draft length (`curveRate`).
    */
   observeVerifyCurve(batchSize: number, curve: readonly number[]): void {
     if (curve.length === 0 || curve.some((x) => !(x > 0))) return;
     this.bucket(batchSize).verifyCurve ??= [...curve];
+  }
+
+  /**
+   * Seconds one `propose` of k tokens takes at `batchSize` rows, k = 0 … kMax (a stateful
+   * drafter's `Drafter.measureCost`): what a draft length costs before any round ran it.
+   */
+  observeDraftCurve(batchSize: number, seconds: readonly number[]): void {
+    if (seconds.length === 0 || seconds.some((x) => !(x >= 0))) return;
+    this.bucket(batchSize).draftCurve ??= [...seconds];
+    this.memo.clear();
   }
 
   /** The bucket's verify-cost curve, else the nearest bucket's. */
@@ -717,21 +737,51 @@ export class AdaptiveK {
   }
 
   /**
-   * A free drafter's rate for k at one row, once the target's verify-cost curve is known
-   * (`observeVerifyCurve`; undefined otherwise): a round where the row proposes costs the
-   * curve's forward over its k + 1 positions and emits E_p(k) tokens, one where it proposes
-   * nothing is a plain round. R = [p·E_p(k) + 1 − p] / (C₀ · [1 + p·(curve(k) − 1)]). The pooled
-   * estimates mix the two kinds of round: acceptance counts an empty proposal as k rejections,
-   * and arm costs carry the rounds right after a switch (CPU, batch 1, n-gram: k = 1 measured
-   * at 1.36 plain rounds and k = 4 extrapolated to 2.3, where a proposing k = 4 round verifies
-   * at ~1.4 and a fixed k = 4 ran 1.13× plain).
+   * The rate of k from measured cost curves (undefined without them), its cache lead included
+   * (`leadPenalty`):
+   * - A free drafter, once shadows measure its acceptance (`observeShadow`) and the target's
+   *   verify-cost curve is known (`observeVerifyCurve`): a row proposes with probability p, and
+   *   emits E_p(k) tokens if it does, 1 if not; the round's forward runs over 1 + the longest
+   *   proposal, k + 1 positions if any of the b rows proposes (1 − (1 − p)^b), else one.
+   *   R = [p·E_p(k) + 1 − p] / (C₀ · [1 + (1 − (1 − p)^b)·(curve(k) − 1)]). The pooled estimates
+   *   mix the two kinds of round: acceptance counts an empty proposal as k rejections, and arm
+   *   costs carry the rounds right after a switch (CPU, batch 1, n-gram: k = 1 measured at 1.36
+   *   plain rounds and k = 4 extrapolated to 2.3, where a proposing k = 4 round verifies at ~1.4
+   *   and a fixed k = 4 ran 1.13× plain). At batch 8 on a CPU a 5-position forward costs 1.8
+   *   plain ones: n-gram and rollout reuse are priced out without a probe (they ran 0.70×).
+   * - A drafter that measured its own cost curve (`observeDraftCurve`, a draft model): the round
+   *   costs C₀·curve(k) + draft(k) + u, u the unmodelled rest (host work, acceptance, a longer
+   *   catch-up than the measurement's) of the measured arm nearest to k, and emits E(k). A draft
+   *   call has a fixed cost: CPU, batch 1, a 1-layer draft: 1.2 ms at k = 1, 2.6 ms at k = 4,
+   *   against a 3.1 ms plain round, so the line through k = 0 and k = 1 priced k = 4 at 13 ms
+   *   (it costs 7) and adaptive k stayed at k = 0 and 1 while a fixed k = 4 ran 1.10× plain.
+   * Curves are measured at one row and at the engine's largest batch; a bucket between uses the
+   * nearest (a larger batch's curve is the steeper one).
    */
-  freeRate(batchSize: number, k: number): number | undefined {
-    const curve = this.verifyCurve(batchSize);
+  curveRate(batchSize: number, k: number): number | undefined {
+    const b = bucketOf(batchSize);
+    const curve = this.nearest(b, (st) => st.verifyCurve)?.[1];
     const c0 = this.expectedCost(batchSize, 0);
-    if (!this.shadowed || !curve || k >= curve.length || c0 === undefined) return undefined;
-    const p = this.proposalRate();
-    return (p * this.proposedTokens(k) + 1 - p) / (c0 * (1 + p * (curve[k]! - 1)));
+    if (!curve || k >= curve.length || c0 === undefined) return undefined;
+    const lead = this.leadPenalty(batchSize, k);
+    if (this.shadowed) {
+      const p = this.proposalRate();
+      const proposing = 1 - (1 - p) ** batchSize;
+      return (p * this.proposedTokens(k) + 1 - p) / (c0 * (1 + proposing * (curve[k]! - 1)) + lead);
+    }
+    const draft = this.nearest(b, (st) => st.draftCurve)?.[1];
+    if (!draft || k >= draft.length) return undefined;
+    const modelled = (kk: number) => c0 * curve[kk]! + draft[kk]!;
+    // The unmodelled rest of the measured speculative arm nearest to k (ties: the shorter).
+    let rest = 0;
+    let nearestK = Infinity;
+    for (const [kk, arm] of this.bucket(batchSize).arms) {
+      if (kk === 0 || arm.samples.length === 0 || kk >= curve.length || kk >= draft.length || Math.abs(kk - k) > Math.abs(nearestK - k)) continue;
+      if (Math.abs(kk - k) === Math.abs(nearestK - k) && kk > nearestK) continue;
+      rest = this.expectedCost(batchSize, kk)! - modelled(kk);
+      nearestK = kk;
+    }
+    return this.expectedTokens(k) / (Math.max(c0 * curve[k]!, modelled(k) + rest) + lead);
   }
 
   /**
@@ -769,8 +819,8 @@ export class AdaptiveK {
       const stale = !arm || st.rounds - arm.lastRound > STALE_ROUNDS;
       let rate: number | undefined;
       if (!stale && arm!.samples.length >= MIN_SAMPLES) continue; // measured: exploitation decides
-      const free = batchSize === 1 ? this.freeRate(1, k) : undefined;
-      if (free !== undefined) rate = free;
+      const viaCurves = this.curveRate(batchSize, k);
+      if (viaCurves !== undefined) rate = viaCurves;
       else if (!stale) rate = batchSize === 1 ? this.exploitRate(batchSize, k) : this.leadAdjusted(batchSize, k, this.measuredRate(batchSize, k)); // still being measured: trust its rounds (one row: its predicted rate)
       else {
         const cost = this.predictedCost(batchSize, k);
@@ -780,7 +830,7 @@ export class AdaptiveK {
     }
     // Blind probes keep acceptance measured; shadow drafts measure it for free once the bucket
     // knows what a speculative round costs (the stale arms above are then explored on prediction).
-    if (cand === null && best === 0 && this.probeDue(st)) {
+    if (cand === null && best === 0 && this.probeDue(batchSize)) {
       st.probing = true;
       return 1;
     }
@@ -791,10 +841,14 @@ export class AdaptiveK {
    * Whether a blind k = 1 probe is due at the bucket: `probeAfter` rounds without speculation —
    * unless shadow drafts measure acceptance and the bucket has measured a speculative round.
    */
-  private probeDue(st: Bucket): boolean {
+  private probeDue(batchSize: number): boolean {
+    const st = this.bucket(batchSize);
     const fresh = ![...st.arms.keys()].some((k) => k > 0);
-    return st.sinceSpec >= st.probeAfter && !(this.shadowed && !fresh);
+    // With a verify curve the bucket knows what a speculative round costs without having run one.
+    const costKnown = !fresh || this.nearest(bucketOf(batchSize), (x) => x.verifyCurve) !== undefined;
+    return st.sinceSpec >= st.probeAfter && !(this.shadowed && costKnown);
   }
+
 
   /**
    * Ĉ(b, k) with the other buckets' evidence: the bucket's own estimate (`expectedCost`) where it
@@ -846,7 +900,8 @@ export class AdaptiveK {
 
   /**
    * The first speculative arm of a bucket that has run only k = 0. Without evidence elsewhere it
-   * is k = 1 (cheapest; measures the cost slope). With evidence from other buckets (pooled
+   * is k = 1 (cheapest; measures the cost slope), or at one row with cost curves the best
+   * predicted k (`bestCurveK`). With evidence from other buckets (pooled
    * acceptance, borrowed relative costs: `predictedCost`) it is the k with the best predicted
    * rate, and only if that beats the plain rate by 2 × `minGain` (borrowed evidence is less sure
    * than the bucket's own); and never when the bucket is larger
@@ -856,6 +911,7 @@ export class AdaptiveK {
    */
   private firstExploration(batchSize: number): number | null {
     const b = bucketOf(batchSize);
+    if (this.curveRate(batchSize, 1) !== undefined) return this.bestCurveK(batchSize);
     const measured = [...this.buckets.keys()].filter((bb) => bb !== b && this.relativeCost(bb, 1) !== undefined);
     if (measured.length === 0) return 1;
     const largest = Math.max(...measured);
@@ -869,6 +925,25 @@ export class AdaptiveK {
       if (cost === undefined) continue;
       const rate = this.expectedTokens(k) / (cost + this.leadPenalty(batchSize, k));
       if (rate > candRate) [cand, candRate] = [k, rate];
+    }
+    return cand;
+  }
+
+  /**
+   * A first exploration priced by measured cost curves (`curveRate`): the k with the best rate
+   * if it beats plain by `minGain` and fits the exploration budget now (waiting would make a
+   * stateful drafter's catch-up dearer every round); otherwise, for a free drafter, none (its
+   * shadows keep acceptance measured, and the bucket explores once they predict a win), and
+   * for a drafter whose acceptance only speculative rounds measure, k = 1 (cheapest).
+   */
+  private bestCurveK(batchSize: number): number | null {
+    const plain = this.plainRate(batchSize);
+    let cand: number | null = this.shadowed ? null : 1;
+    if (plain === undefined) return cand;
+    let candRate = plain * (1 + this.minGain);
+    for (let k = 1; k <= this.kMax; k++) {
+      const rate = this.affordable(batchSize, k, this.catchUpNow) ? this.curveRate(batchSize, k) : undefined;
+      if (rate !== undefined && rate > candRate) [cand, candRate] = [k, rate];
     }
     return cand;
   }
@@ -1017,7 +1092,7 @@ export class AdaptiveK {
     let st = this.buckets.get(b);
     if (!st) {
       const slope = { n: 0, w: 0, x: 0, y: 0, xx: 0, xy: 0, lo: Infinity, hi: -Infinity };
-      st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, quiet: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined, slope, leadSlotRounds: 0, slotPrior: undefined, verifyCurve: undefined };
+      st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, quiet: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined, slope, leadSlotRounds: 0, slotPrior: undefined, verifyCurve: undefined, draftCurve: undefined };
       this.buckets.set(b, st);
     }
     return st;

@@ -81,6 +81,14 @@ export interface Drafter {
    * round's k is 0). Returns one `Draft` per sequence, in order.
    */
   propose(sequences: readonly DraftSequence[], k: number): Promise<Draft[]>;
+  /**
+   * Seconds one `propose` of k tokens takes for `rows` sequences, k = 0 … `kMax` (0 at k = 0),
+   * measured on sequences of the drafter's own making before the first round (each call once,
+   * like `attach`). A drafter whose cost grows with k (a model) tells adaptive k here what a
+   * draft length costs before any round ran it (`AdaptiveK.observeDraftCurve`): a draft call's
+   * fixed cost makes the line through k = 0 and k = 1 a poor guess for k = 4. Optional.
+   */
+  measureCost?(rows: number, kMax: number): Promise<readonly number[]>;
   /** The target's verdict on the last proposal for sequence `id`. */
   verified?(id: string, round: VerifiedRound): void;
   /** Sequence `id` finished or was dropped; free whatever the drafter holds for it. */

@@ -273,9 +273,17 @@ export class SpeculativeEngine {
       // Adaptive k's first price of a cache slot, before its plain rounds fit one (a wave's
       // first speculative rounds leave the lead it prices).
       if (this.adaptive && drafter && kMax > 0 && maxBatchSize > 1) this.adaptive.observeSlotCost(maxBatchSize, await measureSlotCost(target, maxBatchSize));
-      // A free drafter's round is the target's forward over its proposal: the measured curve
-      // prices draft lengths by what a proposing round costs (`AdaptiveK.freeRate`).
-      if (this.adaptive && drafter?.free === true && kMax > 0) this.adaptive.observeVerifyCurve(maxBatchSize, await measureVerifyCurve(target, maxBatchSize, kMax));
+      // Adaptive k prices a draft length by the target's forward over k + 1 positions and (a
+      // draft model) the drafter's own cost of k drafts (`AdaptiveK.curveRate`), measured here
+      // at one row and at the largest batch: a free drafter's round is its forward over the
+      // longest proposal, a draft call has a fixed cost that a line through k = 0 and k = 1
+      // carries to every k.
+      if (this.adaptive && drafter && kMax > 0 && (drafter.free === true || drafter.measureCost)) {
+        for (const rows of new Set([1, maxBatchSize])) {
+          this.adaptive.observeVerifyCurve(rows, await measureVerifyCurve(target, rows, kMax));
+          if (drafter.measureCost) this.adaptive.observeDraftCurve(rows, await drafter.measureCost(rows, kMax));
+        }
+      }
       this.attached = true;
     }
     const start = this.clock();

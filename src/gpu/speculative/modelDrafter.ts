@@ -3,7 +3,8 @@ import { uniformChance } from './chance.js';
 import { argmaxOf, processedProbs } from './distributions.js';
 import type { Draft, DraftSequence, Drafter } from './drafter.js';
 import { KvBatch } from './kvBatch.js';
-import { warmUpDraft } from './warmUp.js';
+import { Xoshiro128 } from '../sampling/rng.js';
+import { memoPerDecoder, warmUpDraft } from './warmUp.js';
 
 /**
  * Draft-model drafter: a smaller decoder with the target's tokenizer proposes k tokens by
@@ -48,9 +49,9 @@ export class ModelDrafter implements Drafter {
    */
   constructor(
     private readonly draft: Decoder,
-    compactAt?: number,
-    holeShare?: number,
-    options: { readonly multiStep?: boolean; readonly greedyDrafts?: boolean } = {},
+    private readonly compactAt?: number,
+    private readonly holeShare?: number,
+    private readonly options: { readonly multiStep?: boolean; readonly greedyDrafts?: boolean } = {},
   ) {
     this.batch = new KvBatch(draft, compactAt, holeShare);
     this.multiStep = options.multiStep ?? true;
@@ -71,6 +72,38 @@ export class ModelDrafter implements Drafter {
       await this.draft.prepareGreedyDraft(Array.from({ length: kMax }, (_, i) => i + 1));
     }
     if (kMax > 0) await warmUpDraft(this.draft, target.maxBatchSize ?? 1, this.multiStep && this.draft.greedyDraft ? kMax : 0);
+  }
+
+  /**
+   * Seconds of one greedy `propose` of k tokens for `rows` sequences, k = 0 … kMax: the fastest
+   * of 3 passes (after an untimed one) of a drafter of its own on the same decoder, over
+   * sequences with a 33-token past that grow by two tokens per call (one draft accepted, then
+   * the target's token: the usual catch-up). Measured once per decoder, row count and kMax.
+   */
+  measureCost(rows: number, kMax: number): Promise<readonly number[]> {
+    return draftCosts(this.draft, `${rows}:${kMax}:${this.multiStep}`, async () => {
+      const probe = new ModelDrafter(this.draft, this.compactAt, this.holeShare, this.options);
+      const V = this.draft.info.vocabSize;
+      const sampling = { temperature: 0, topK: 0, topP: 1, maxNewTokens: Number.MAX_SAFE_INTEGER, seed: 0, stopTokenIds: [], stopStrings: [] };
+      let seqs: DraftSequence[] = Array.from({ length: rows }, (_, i) => ({
+        id: `cost-${i}`, promptId: 'cost', groupIndex: i, promptLength: 33, sampling, rng: new Xoshiro128(i),
+        tokens: Array.from({ length: 33 }, (_, j) => (7 * j + i) % V),
+      }));
+      const fastest = Array.from({ length: kMax + 1 }, (_, k) => (k === 0 ? 0 : Infinity));
+      try {
+        for (let pass = 0; pass <= 3; pass++) {
+          for (let k = 1; k <= kMax; k++) {
+            const t0 = performance.now();
+            const drafts = await probe.propose(seqs, k);
+            if (pass > 0) fastest[k] = Math.min(fastest[k]!, (performance.now() - t0) / 1000);
+            seqs = seqs.map((s, b) => ({ ...s, tokens: [...s.tokens, drafts[b]!.tokens[0] ?? 0, (s.tokens.length * 7) % V] }));
+          }
+        }
+      } finally {
+        await probe.dispose();
+      }
+      return fastest;
+    });
   }
 
   /** Rows the draft cache holds (finished sequences included until they are dropped). */
@@ -156,3 +189,5 @@ export class ModelDrafter implements Drafter {
     this.batch.dispose();
   }
 }
+
+const draftCosts = memoPerDecoder<readonly number[]>();

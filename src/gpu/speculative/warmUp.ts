@@ -60,7 +60,7 @@ export async function warmUpVerify(target: Decoder): Promise<void> {
 }
 
 /** `measure()` once per decoder and key. */
-function memoPerDecoder<T>(): (decoder: Decoder, key: string, measure: () => Promise<T>) => Promise<T> {
+export function memoPerDecoder<T>(): (decoder: Decoder, key: string, measure: () => Promise<T>) => Promise<T> {
   const memo = new WeakMap<Decoder, Map<string, T>>();
   return async (decoder, key, measure) => {
     const known = memo.get(decoder)?.get(key);
@@ -118,14 +118,15 @@ const verifyCurves = memoPerDecoder<number[]>();
 
 /**
  * A forward of `rows` rows over k + 1 positions, k = 0 … `kMax`, after a 32-slot past, in units
- * of the one-position forward: the fastest of 3 passes after an untimed one. Measured once per
- * decoder, row count and kMax. CPU, batch 1: 1.00, 1.12–1.19, 1.17–1.27, 1.25–1.34, 1.35–1.54,
- * 1.45–1.61, 1.60–1.75 (one position runs as a matrix-vector product, more as matrix products).
- * Adaptive k's price of a free drafter's proposing round (`AdaptiveK.observeVerifyCurve`).
+ * of the one-position forward: the fastest of 3 passes (2 above 8 rows) after an untimed one.
+ * Measured once per decoder, row count and kMax. CPU, batch 1: 1.00, 1.12–1.19, 1.17–1.27,
+ * 1.25–1.34, 1.35–1.54, 1.45–1.61, 1.60–1.75 (one position runs as a matrix-vector product, more
+ * as matrix products). Adaptive k's price of a round's forward (`AdaptiveK.observeVerifyCurve`).
  */
 export function measureVerifyCurve(target: Decoder, rows: number, kMax: number): Promise<number[]> {
   return verifyCurves(target, `${rows}:${kMax}`, async () => {
-    const fastest = await fastestForwards(target, rows, 32, Array.from({ length: kMax + 1 }, (_, k) => k + 1), 3);
+    // Two timed passes at larger batches (CPU, 64 rows: ~0.36 s a pass).
+    const fastest = await fastestForwards(target, rows, 32, Array.from({ length: kMax + 1 }, (_, k) => k + 1), rows > 8 ? 2 : 3);
     return fastest.map((t) => t / fastest[0]!);
   });
 }
