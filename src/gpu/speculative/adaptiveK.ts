@@ -236,8 +236,13 @@ interface Bucket {
   slotPrior: number | undefined;
   /** The target's forward over k + 1 positions in one-position forwards, k = 0 … kMax (`observeVerifyCurve`). */
   verifyCurve: readonly number[] | undefined;
-  /** Seconds of one `propose` of k tokens, k = 0 … kMax (`observeDraftCurve`). */
+  /** One `propose` of k tokens in one-position forwards of the target, k = 0 … kMax (`observeDraftCurve`). */
   draftCurve: readonly number[] | undefined;
+  /**
+   * What speculative rounds cost beyond C₀·(curve(k) + draft(k)), in plain rounds (EMA): host
+   * work, acceptance, a longer catch-up than the measured one (`curveRate`).
+   */
+  rest: Ema | undefined;
 }
 
 /** Exponentially weighted least squares of y over x, with the range of x seen. */
@@ -345,7 +350,10 @@ export class AdaptiveK {
   private readonly window: number;
   private readonly refreshEvery: number;
   private readonly probeEvery: number;
-  /** Per position i: EMA of "draft i accepted" over sequence-rounds that asked for > i drafts. */
+  /**
+   * Per position i: EMA of "draft i accepted" over sequence-rounds that asked for > i drafts and
+   * accepted drafts 0 … i − 1 (conditional: r_i = r_{i−1} × this, `acceptanceAt`).
+   */
   private readonly accept: Array<Ema | undefined> = [];
   private readonly buckets = new Map<number, Bucket>();
   private ledger = 0;
@@ -354,7 +362,7 @@ export class AdaptiveK {
   private shadowed = false;
   /** EMA of "the row proposed ≥ 1 token" over row-rounds told the proposal's length. */
   private proposing: Ema | undefined;
-  /** Per position i: EMA of "draft i accepted" over those row-rounds with a proposal. */
+  /** Per position i: the same conditional EMA over those row-rounds with a proposal. */
   private readonly acceptGiven: Array<Ema | undefined> = [];
   /** The running batch of the round being chosen (`choose`), for `leadPenalty`. */
   private context: LeadContext | undefined;
@@ -426,7 +434,10 @@ export class AdaptiveK {
     // one row's tokens per round are 1 to k + 1, and two rejected rounds (p = 0.12 at an
     // acceptance of 0.66) priced a draft model that wins 10–20% below plain until the next
     // probe, ~100 rounds later (CPU, batch 1).
-    if (batchSize === 1 && st.lastK !== null && st.lastK > 0 && (st.arms.get(st.lastK)?.samples.length ?? 0) < MIN_SAMPLES && this.affordable(batchSize, st.lastK, catchUp)) return st.lastK;
+    // Not held to the budget: at the first rounds the budget is a fraction of a round, and a
+    // switch in with a catch-up over the prompt used it up (a k = 1 first exploration of one
+    // round, then none for ~120 rounds). Once per arm: at most kMax × 3 rounds.
+    if (batchSize === 1 && st.lastK !== null && st.lastK > 0 && (st.arms.get(st.lastK)?.samples.length ?? 0) < MIN_SAMPLES) return st.lastK;
     // Settled on plain decoding with several rows (k = 0 best measured, nothing to explore or
     // no budget for it): the evidence moves by one plain round and a few acceptance
     // observations a round, so the full comparison (every k's rate, exploration, the lead) runs
@@ -605,9 +616,11 @@ export class AdaptiveK {
   }
 
   /**
-   * r_i: the probability that draft position i is accepted. The measurement is blended with
-   * `PRIOR_WEIGHT` pseudo-observations of a prior — 0.5 at position 0, 0.9·r_{i−1} after it — so
-   * that one unlucky early round does not pin a position at 0; with data the measurement wins.
+   * r_i: the probability that draft position i is accepted (with every one before it): r_{i−1}
+   * × the measured acceptance of position i given the positions before it accepted. Each
+   * measurement is blended with `PRIOR_WEIGHT` pseudo-observations of a prior — 0.5 at position
+   * 0, 0.9 after it — so that one unlucky early round does not pin a position at 0; with data the
+   * measurement wins.
    */
   acceptanceAt(i: number): number {
     // r_0 … r_i, computed once per change of the acceptance (`observeAcceptance` clears them).
@@ -649,12 +662,14 @@ export class AdaptiveK {
   }
 
   /**
-   * Seconds one `propose` of k tokens takes at `batchSize` rows, k = 0 … kMax (a stateful
-   * drafter's `Drafter.measureCost`): what a draft length costs before any round ran it.
+   * What one `propose` of k tokens costs at `batchSize` rows, k = 0 … kMax, in one-position
+   * forwards of the target at the same batch measured at the same time (`Drafter.measureCost`
+   * over the forward's seconds): what a draft length costs before any round ran it, in units
+   * that follow the machine's speed (a 2-core CPU's plain round moved 2.9–3.7 ms within a run).
    */
-  observeDraftCurve(batchSize: number, seconds: readonly number[]): void {
-    if (seconds.length === 0 || seconds.some((x) => !(x >= 0))) return;
-    this.bucket(batchSize).draftCurve ??= [...seconds];
+  observeDraftCurve(batchSize: number, curve: readonly number[]): void {
+    if (curve.length === 0 || curve.some((x) => !(x >= 0))) return;
+    this.bucket(batchSize).draftCurve ??= [...curve];
     this.memo.clear();
   }
 
@@ -679,6 +694,16 @@ export class AdaptiveK {
       if (m.k > 0 && (m.catchUp ?? 0) >= MIN_CATCH_UP) {
         st.catchUpCost = emaAdd(st.catchUpCost, Math.max(0, excess - (st.switchExcess?.value ?? 0)) / m.catchUp!, SWITCH_DECAY);
       } else st.switchExcess = emaAdd(st.switchExcess, excess, SWITCH_DECAY);
+    }
+    // A speculative round's cost beyond the curves, in plain rounds (`curveRate`).
+    if (m.k > 0 && !switched) {
+      const curve = this.nearest(bucketOf(m.batchSize), (x) => x.verifyCurve)?.[1];
+      const draft = this.nearest(bucketOf(m.batchSize), (x) => x.draftCurve)?.[1];
+      const c0 = this.expectedCost(m.batchSize, 0);
+      if (curve && draft && c0 !== undefined && m.k < curve.length && m.k < draft.length) {
+        const rest = Math.min(REST_CAP, Math.max(-curve[m.k]!, m.seconds / c0 - curve[m.k]! - draft[m.k]!));
+        st.rest = emaAdd(st.rest, rest, REST_DECAY);
+      }
     }
     // Speculative rounds, and the plain round that switches back after them, go to the ledger.
     if ((m.k > 0 || switched) && plain !== undefined) this.ledger += m.seconds - tokens / plain;
@@ -713,13 +738,12 @@ export class AdaptiveK {
    */
   observeAcceptance(k: number, accepted: number, proposed?: number): void {
     if (k > 0) this.profile.length = 0;
-    for (let i = 0; i < k; i++) {
-      this.accept[i] = emaAdd(this.accept[i], i < accepted ? 1 : 0, this.decay);
-    }
+    // Position i is judged only where drafts 0 … i − 1 were accepted.
+    for (let i = 0; i < k && i <= accepted; i++) this.accept[i] = emaAdd(this.accept[i], i < accepted ? 1 : 0, this.decay);
     // With the proposal's length: how often a row proposes, and acceptance given a proposal.
     if (k > 0 && proposed !== undefined) {
       this.proposing = emaAdd(this.proposing, proposed > 0 ? 1 : 0, this.decay);
-      if (proposed > 0) for (let i = 0; i < k; i++) this.acceptGiven[i] = emaAdd(this.acceptGiven[i], i < accepted ? 1 : 0, this.decay);
+      if (proposed > 0) for (let i = 0; i < k && i <= accepted; i++) this.acceptGiven[i] = emaAdd(this.acceptGiven[i], i < accepted ? 1 : 0, this.decay);
     }
   }
 
@@ -750,8 +774,11 @@ export class AdaptiveK {
    *   and a fixed k = 4 ran 1.13× plain). At batch 8 on a CPU a 5-position forward costs 1.8
    *   plain ones: n-gram and rollout reuse are priced out without a probe (they ran 0.70×).
    * - A drafter that measured its own cost curve (`observeDraftCurve`, a draft model): the round
-   *   costs C₀·curve(k) + draft(k) + u, u the unmodelled rest (host work, acceptance, a longer
-   *   catch-up than the measurement's) of the measured arm nearest to k, and emits E(k). A draft
+   *   costs C₀·(curve(k) + draft(k) + u), u the unmodelled rest (host work, acceptance, a longer
+   *   catch-up than the measurement's) that the bucket's speculative rounds measured, all in
+   *   plain rounds — so that a comparison with plain follows the machine's speed (CPU, batch 1:
+   *   arm costs measured while plain rounds took 3.7 ms, against a refresh at 3.0 ms, turned a
+   *   10% win into a loss) — and emits E(k). A draft
    *   call has a fixed cost: CPU, batch 1, a 1-layer draft: 1.2 ms at k = 1, 2.6 ms at k = 4,
    *   against a 3.1 ms plain round, so the line through k = 0 and k = 1 priced k = 4 at 13 ms
    *   (it costs 7) and adaptive k stayed at k = 0 and 1 while a fixed k = 4 ran 1.10× plain.
@@ -771,17 +798,8 @@ export class AdaptiveK {
     }
     const draft = this.nearest(b, (st) => st.draftCurve)?.[1];
     if (!draft || k >= draft.length) return undefined;
-    const modelled = (kk: number) => c0 * curve[kk]! + draft[kk]!;
-    // The unmodelled rest of the measured speculative arm nearest to k (ties: the shorter).
-    let rest = 0;
-    let nearestK = Infinity;
-    for (const [kk, arm] of this.bucket(batchSize).arms) {
-      if (kk === 0 || arm.samples.length === 0 || kk >= curve.length || kk >= draft.length || Math.abs(kk - k) > Math.abs(nearestK - k)) continue;
-      if (Math.abs(kk - k) === Math.abs(nearestK - k) && kk > nearestK) continue;
-      rest = this.expectedCost(batchSize, kk)! - modelled(kk);
-      nearestK = kk;
-    }
-    return this.expectedTokens(k) / (Math.max(c0 * curve[k]!, modelled(k) + rest) + lead);
+    const rest = this.bucket(batchSize).rest?.value ?? 0;
+    return this.expectedTokens(k) / (c0 * Math.max(curve[k]!, curve[k]! + draft[k]! + rest) + lead);
   }
 
   /**
@@ -1092,7 +1110,7 @@ export class AdaptiveK {
     let st = this.buckets.get(b);
     if (!st) {
       const slope = { n: 0, w: 0, x: 0, y: 0, xx: 0, xy: 0, lo: Infinity, hi: -Infinity };
-      st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, quiet: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined, slope, leadSlotRounds: 0, slotPrior: undefined, verifyCurve: undefined, draftCurve: undefined };
+      st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, quiet: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined, slope, leadSlotRounds: 0, slotPrior: undefined, verifyCurve: undefined, draftCurve: undefined, rest: undefined };
       this.buckets.set(b, st);
     }
     return st;
@@ -1137,11 +1155,15 @@ function withPrior(m: Ema | undefined, prior: number): number {
 }
 
 /**
- * Per-position acceptance r_0 … r_i from per-position EMAs, each blended with a prior of 0.5 at
- * position 0 and 0.9·r_{j−1} after it (`withPrior`); extends `profile` in place up to i.
+ * Per-position acceptance r_0 … r_i from conditional per-position EMAs (position j given
+ * 0 … j − 1 accepted), each blended with a prior (`withPrior`: 0.5 at position 0, 0.9 after it):
+ * r_j = r_{j−1} × the blended conditional; extends `profile` in place up to i. Conditional rates
+ * keep deep positions in step with position 0: a k = 1 probe (CPU, batch 1, draft model)
+ * measures only position 0, and unconditional deep rates stayed at the values of a hard
+ * sequence long after it ended, pricing every k ≥ 2 below plain.
  */
 function extendProfile(emas: ReadonlyArray<Ema | undefined>, profile: number[], i: number): number {
-  for (let j = profile.length; j <= i; j++) profile.push(withPrior(emas[j], j === 0 ? 0.5 : 0.9 * profile[j - 1]!));
+  for (let j = profile.length; j <= i; j++) profile.push(j === 0 ? withPrior(emas[0], 0.5) : profile[j - 1]! * withPrior(emas[j], 0.9));
   return profile[i]!;
 }
 
@@ -1191,6 +1213,9 @@ const MIN_CATCH_UP = 4;
 const BORROWED_MARGIN = 2;
 /** `choose`, settled on k = 0 with several rows, compares every k once per this many rounds. */
 const QUIET_ROUNDS = 8;
+/** History weight per round of a bucket's unmodelled rest (`curveRate`), and the most one round may add (plain rounds: a spike). */
+const REST_DECAY = 0.9;
+const REST_CAP = 2;
 /** History weight per plain round of the slot-cost fit (~100 rounds dominate). */
 const SLOPE_DECAY = 0.99;
 /** The slot cost needs this many plain rounds … */

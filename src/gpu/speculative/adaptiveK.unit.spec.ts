@@ -282,12 +282,14 @@ describe('AdaptiveK', () => {
     expect(cpu.expectedCost(8, 6)).toBeCloseTo(1.85 + 3 * (0.85 / 3), 9);
   });
 
-  it('estimates acceptance per position, blended with a weak prior (0.5, then 0.9·r_{i−1})', () => {
+  it('estimates acceptance per position as conditional rates, each blended with a weak prior (0.5, then 0.9)', () => {
     const ak = new AdaptiveK({ kMax: 4, decay: 1 }); // decay 1: plain running means
     expect(ak.acceptanceAt(0)).toBe(0.5);
+    expect(ak.acceptanceAt(1)).toBeCloseTo(0.45, 12);
     for (let s = 0; s < 100; s++) ak.observeAcceptance(2, s < 80 ? (s < 64 ? 2 : 1) : 0);
+    // position 0: 80 of 100; position 1 given position 0 accepted: 64 of 80
     const r0 = (100 * 0.8 + 2 * 0.5) / 102;
-    const r1 = (100 * 0.64 + 2 * 0.9 * r0) / 102;
+    const r1 = r0 * ((80 * 0.8 + 2 * 0.9) / 82);
     expect(ak.acceptanceAt(0)).toBeCloseTo(r0, 12);
     expect(ak.acceptanceAt(1)).toBeCloseTo(r1, 12);
     expect(ak.acceptanceAt(2)).toBeCloseTo(0.9 * r1, 12); // unmeasured
@@ -295,6 +297,19 @@ describe('AdaptiveK', () => {
     const fresh = new AdaptiveK({ kMax: 4 });
     fresh.observeAcceptance(3, 0);
     expect(fresh.acceptanceAt(0)).toBeCloseTo(1 / 3, 12);
+    expect(fresh.acceptanceAt(1)).toBeCloseTo(0.9 / 3, 12); // position 1 was not judged
+  });
+
+  it('a k = 1 probe moves the deeper positions with position 0 (conditional rates)', () => {
+    const ak = new AdaptiveK({ kMax: 4, decay: 0.98 });
+    // a hard sequence: nothing accepted at k = 4 …
+    for (let s = 0; s < 100; s++) ak.observeAcceptance(4, 0);
+    const low = ak.acceptanceAt(2);
+    // … then k = 1 probes accept 80%: deeper positions follow, at the conditional rates measured
+    for (let s = 0; s < 100; s++) ak.observeAcceptance(1, s % 5 < 4 ? 1 : 0);
+    expect(ak.acceptanceAt(0)).toBeGreaterThan(0.65);
+    expect(ak.acceptanceAt(2)).toBeGreaterThan(10 * low);
+    expect(ak.acceptanceAt(2)).toBeCloseTo(ak.acceptanceAt(0) * 0.9 * 0.9, 12);
   });
 
   /**
@@ -877,5 +892,41 @@ describe('free drafters at one row: rates given a proposal (curveRate)', () => {
     expect(pooled.curveRate(1, 2)).toBeUndefined();
     expect(withCurve.choose(1)).toBeGreaterThan(1);
     expect(pooled.choose(1)).toBe(0);
+  });
+});
+
+describe('a draft model priced by measured cost curves (curveRate)', () => {
+  // CPU, batch 1, a 1-layer draft of an 8-layer target: verify curve and draft cost per k in
+  // one-position forwards (measureVerifyCurve, ModelDrafter.measureCost): a draft call has a
+  // fixed cost (0.4 forwards at k = 1, then ~0.15 per draft).
+  const verify = [1, 1.1, 1.16, 1.21, 1.25, 1.3, 1.43];
+  const draft = [0, 0.4, 0.55, 0.67, 0.85, 0.95, 1.1];
+  const cpuDraft = (alpha: number, speed: (r: number) => number) => {
+    let round = 0;
+    return { alpha, batch: 1, seconds: (k: number) => speed(round++) * (verify[k]! + draft[k]! + (k > 0 ? 0.1 : 0)) };
+  };
+  const run = (curves: boolean, speed: (r: number) => number) => {
+    const ak = new AdaptiveK({ kMax: 6 });
+    if (curves) {
+      ak.observeVerifyCurve(1, verify);
+      ak.observeDraftCurve(1, draft);
+    }
+    return simulate(ak, cpuDraft(0.7, speed), 400);
+  };
+
+  it('finds the k that wins where the line through k = 0 and k = 1 prices every longer draft out', () => {
+    const steady = () => 1;
+    const withCurves = run(true, steady);
+    const line = run(false, steady);
+    // α = 0.7: k = 3 wins ~19% over plain, k = 1 ~12%
+    expect(withCurves.chosen.slice(100).filter((k) => k >= 2).length).toBeGreaterThan(0.8 * 300);
+    expect(line.chosen.slice(100).filter((k) => k >= 2).length).toBeLessThan(0.2 * 300);
+    expect(withCurves.speedup).toBeGreaterThan(line.speedup + 0.03);
+  });
+
+  it('keeps speculating when the machine speeds up after the arms were measured (rest in plain rounds)', () => {
+    // every round 25% faster from round 150 on (another process left the cores)
+    const faster = run(true, (r) => (r < 150 ? 1.25 : 1));
+    expect(faster.chosen.slice(200).filter((k) => k >= 2).length).toBeGreaterThan(0.8 * 200);
   });
 });

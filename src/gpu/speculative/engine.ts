@@ -280,8 +280,9 @@ export class SpeculativeEngine {
       // carries to every k.
       if (this.adaptive && drafter && kMax > 0 && (drafter.free === true || drafter.measureCost)) {
         for (const rows of new Set([1, maxBatchSize])) {
-          this.adaptive.observeVerifyCurve(rows, await measureVerifyCurve(target, rows, kMax));
-          if (drafter.measureCost) this.adaptive.observeDraftCurve(rows, await drafter.measureCost(rows, kMax));
+          const verify = await measureVerifyCurve(target, rows, kMax);
+          this.adaptive.observeVerifyCurve(rows, verify.curve);
+          if (drafter.measureCost) this.adaptive.observeDraftCurve(rows, (await drafter.measureCost(rows, kMax)).map((s) => s / verify.seconds));
         }
       }
       this.attached = true;

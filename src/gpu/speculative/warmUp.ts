@@ -114,19 +114,20 @@ export function measureSlotCost(target: Decoder, rows: number): Promise<number> 
 const SHORT = 16;
 const LONG = 144;
 
-const verifyCurves = memoPerDecoder<number[]>();
+const verifyCurves = memoPerDecoder<{ readonly curve: readonly number[]; readonly seconds: number }>();
 
 /**
  * A forward of `rows` rows over k + 1 positions, k = 0 … `kMax`, after a 32-slot past, in units
  * of the one-position forward: the fastest of 3 passes (2 above 8 rows) after an untimed one.
  * Measured once per decoder, row count and kMax. CPU, batch 1: 1.00, 1.12–1.19, 1.17–1.27,
  * 1.25–1.34, 1.35–1.54, 1.45–1.61, 1.60–1.75 (one position runs as a matrix-vector product, more
- * as matrix products). Adaptive k's price of a round's forward (`AdaptiveK.observeVerifyCurve`).
+ * as matrix products). Adaptive k's price of a round's forward (`AdaptiveK.observeVerifyCurve`);
+ * `seconds`: the one-position forward's, the unit of a drafter's measured cost (`observeDraftCurve`).
  */
-export function measureVerifyCurve(target: Decoder, rows: number, kMax: number): Promise<number[]> {
+export function measureVerifyCurve(target: Decoder, rows: number, kMax: number): Promise<{ readonly curve: readonly number[]; readonly seconds: number }> {
   return verifyCurves(target, `${rows}:${kMax}`, async () => {
     // Two timed passes at larger batches (CPU, 64 rows: ~0.36 s a pass).
     const fastest = await fastestForwards(target, rows, 32, Array.from({ length: kMax + 1 }, (_, k) => k + 1), rows > 8 ? 2 : 3);
-    return fastest.map((t) => t / fastest[0]!);
+    return { curve: fastest.map((t) => t / fastest[0]!), seconds: fastest[0]! };
   });
 }
