@@ -180,6 +180,45 @@ describe('adaptive k shared across engines (a training run\'s steps)', () => {
   });
 });
 
+describe('measured cost curves (AdaptiveK.curveRate)', () => {
+  it('ModelDrafter.measureCost times real proposals per k; an adaptive engine prices k from the curves at one row and at its batch', async () => {
+    for (const d of [draft, multiDraft]) {
+      const cost = await new ModelDrafter(d).measureCost(3, 4);
+      expect(cost).toHaveLength(5);
+      expect(cost[0]).toBe(0);
+      for (const c of cost.slice(1)) expect(c).toBeGreaterThan(0);
+    }
+    const observed: Array<[string, number, readonly number[]]> = [];
+    class Recording extends AdaptiveK {
+      override observeVerifyCurve(b: number, curve: readonly number[]): void {
+        observed.push(['verify', b, curve]);
+        super.observeVerifyCurve(b, curve);
+      }
+      override observeDraftCurve(b: number, curve: readonly number[]): void {
+        observed.push(['draft', b, curve]);
+        super.observeDraftCurve(b, curve);
+      }
+    }
+    const ak = new Recording({ kMax: 3 });
+    const engine = new SpeculativeEngine({ target, drafter: new ModelDrafter(draft), k: 'auto', adaptiveK: ak, maxBatchSize: 4 });
+    PROMPTS.forEach((p, i) => engine.add(req(`c${i}`, p, greedy(LENGTHS[i]!))));
+    await engine.runToCompletion();
+    await engine.dispose();
+    expect(observed.map(([kind, b, curve]) => [kind, b, curve.length])).toEqual([['verify', 1, 4], ['draft', 1, 4], ['verify', 4, 4], ['draft', 4, 4]]);
+    const verify1 = observed[0]![2];
+    expect(verify1[0]).toBe(1); // in one-position forwards
+    expect(ak.curveRate(1, 2)).toBeGreaterThan(0);
+    // a stateless drafter without measureCost, not free: no curves, no curve rates
+    const none = new AdaptiveK({ kMax: 3 });
+    const custom: Drafter = { name: 'custom', propose: async (seqs) => seqs.map(() => ({ tokens: [], q: null })) };
+    const other = new SpeculativeEngine({ target, drafter: custom, k: 'auto', adaptiveK: none, maxBatchSize: 2 });
+    PROMPTS.forEach((p, i) => other.add(req(`n${i}`, p, greedy(LENGTHS[i]!))));
+    await other.runToCompletion();
+    await other.dispose();
+    expect(none.curveRate(1, 2)).toBeUndefined();
+  });
+});
+
 describe('shadow drafts (a free drafter while adaptive k runs k = 0)', () => {
   /** Adaptive k that never speculates, recording the shadow observations it is given. */
   class PlainOnly extends AdaptiveK {
