@@ -73,21 +73,33 @@ export function memoPerDecoder<T>(): (decoder: Decoder, key: string, measure: ()
 }
 
 /**
- * Seconds of the fastest forward over each of `widths` positions of `rows` rows, after a past of
- * `past` slots, over `passes` timed passes that follow an untimed one (first runs of a shape pay
- * for allocations). The cache grows by each forward's width.
+ * Seconds of the fastest forward over each of `widths` positions of `rows` rows after a past of
+ * `past` slots, over `passes` timed passes. Each timed forward follows an untimed one of the
+ * same shape (on a CPU a forward right after one of another shape costs up to ~1.5× a steady
+ * one: ONNX Runtime re-plans its buffers), and the cache is cut back to its `past` slots after
+ * every forward (`gatherSlots`, untimed; a decoder without it lets the cache grow): a round
+ * costs more with a longer cache (CPU, batch 8: ~0.03 ms per slot against ~5 ms a round), and
+ * a curve measured on a growing cache, one position after seven, came out flat (1.05 for two
+ * positions at batch 8, where rounds measured 1.3–1.8).
  */
 async function fastestForwards(target: Decoder, rows: number, past: number, widths: readonly number[], passes: number): Promise<number[]> {
   const fill = (n: number, x: (i: number) => number) => Array.from({ length: rows }, () => Array.from({ length: n }, (_, i) => x(i)));
   let { cache } = await target.forward({ inputIds: fill(past, () => 0), positionIds: fill(past, (i) => i), attentionMask: fill(past, () => 1), numLogitsToKeep: 1 }, target.emptyCache(rows));
+  const keep = fill(past, (i) => i);
   let length = past;
+  const forward = async (T: number): Promise<number> => {
+    const t0 = performance.now();
+    ({ cache } = await target.forward({ inputIds: fill(T, () => 0), positionIds: fill(T, (i) => length + i), attentionMask: fill(length + T, () => 1), numLogitsToKeep: T }, cache));
+    const seconds = (performance.now() - t0) / 1000;
+    if (cache.gatherSlots) cache = await cache.gatherSlots(keep);
+    else length += T;
+    return seconds;
+  };
   const fastest = widths.map(() => Infinity);
-  for (let pass = 0; pass <= passes; pass++) {
+  for (let pass = 0; pass < passes; pass++) {
     for (const [j, T] of widths.entries()) {
-      const t0 = performance.now();
-      ({ cache } = await target.forward({ inputIds: fill(T, () => 0), positionIds: fill(T, (i) => length + i), attentionMask: fill(length + T, () => 1), numLogitsToKeep: T }, cache));
-      if (pass > 0) fastest[j] = Math.min(fastest[j]!, (performance.now() - t0) / 1000);
-      length += T;
+      await forward(T);
+      fastest[j] = Math.min(fastest[j]!, await forward(T));
     }
   }
   cache.dispose();
@@ -118,7 +130,7 @@ const verifyCurves = memoPerDecoder<{ readonly curve: readonly number[]; readonl
 
 /**
  * A forward of `rows` rows over k + 1 positions, k = 0 … `kMax`, after a 32-slot past, in units
- * of the one-position forward: the fastest of 3 passes (2 above 8 rows) after an untimed one.
+ * of the one-position forward: the fastest of 3 passes (2 above 8 rows; `fastestForwards`).
  * Measured once per decoder, row count and kMax. CPU, batch 1: 1.00, 1.12–1.19, 1.17–1.27,
  * 1.25–1.34, 1.35–1.54, 1.45–1.61, 1.60–1.75 (one position runs as a matrix-vector product, more
  * as matrix products). Adaptive k's price of a round's forward (`AdaptiveK.observeVerifyCurve`);
