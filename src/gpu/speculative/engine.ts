@@ -322,11 +322,6 @@ export class SpeculativeEngine {
     // nor verify time.
     if (k === 0 && this.lastK > 0 && this.batch.reclaimable * Math.max(...remainingBefore) >= this.batch.pastLength) await this.batch.compact(true);
     this.lastK = k;
-    // A speculative round's forward runs over every cache row, finished rows fed nothing
-    // included, at k + 1 positions: drop them first (one gather; `DepartureRent` waits for the
-    // rent of plain rounds). Adaptive k prices a round by the curve of its running rows: CPU,
-    // batch 8, a wave's last row speculated with up to 7 finished rows in its forwards.
-    if (k > 0 && this.batch.size > this.active.length) await this.dropFinished();
     // A free drafter keeps acceptance measured while speculation is off (in the round's time).
     const shadowing = k === 0 && this.adaptive !== null && this.adaptive.kMax > 0 && this.options.drafter?.free === true;
     // A speculative round measures acceptance itself: pending shadows end unjudged.
