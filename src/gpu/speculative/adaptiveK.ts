@@ -334,6 +334,12 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  *    So a wave's early speculation, whose lead is carried for ~100 rounds, pays only where it
  *    wins more than that; rows far behind the longest one speculate freely until they lead; a
  *    wave's tail, with few rounds left, speculates freely. One row has no lead.
+ * 10. Cost curves: with the target's verify-cost curve (`observeVerifyCurve`) and, for a
+ *    drafter with a model, its own cost per k (`observeDraftCurve`), measured at the engine's
+ *    start at one row and at its largest batch, a k is priced by what its round costs in plain
+ *    rounds (`curveRate`) rather than by a line through the arms measured: it is the rate at
+ *    one row, caps the measured rate at several, prices arms not yet run, and picks a bucket's
+ *    first exploration (none for a free drafter that the curve prices out).
  *
  * @example
  * const ak = new AdaptiveK({ kMax: 6 });
@@ -678,6 +684,11 @@ export class AdaptiveK {
     return this.nearest(bucketOf(batchSize), (st) => st.verifyCurve)?.[1];
   }
 
+  /** The bucket's draft-cost curve, else the nearest bucket's. */
+  private draftCurve(batchSize: number): readonly number[] | undefined {
+    return this.nearest(bucketOf(batchSize), (st) => st.draftCurve)?.[1];
+  }
+
   /** Records one round: its arm's sample, the exploration ledger, the bucket's counters. */
   observeRound(m: RoundMeasurement): void {
     this.memo.clear();
@@ -697,8 +708,8 @@ export class AdaptiveK {
     }
     // A speculative round's cost beyond the curves, in plain rounds (`curveRate`).
     if (m.k > 0 && !switched) {
-      const curve = this.nearest(bucketOf(m.batchSize), (x) => x.verifyCurve)?.[1];
-      const draft = this.nearest(bucketOf(m.batchSize), (x) => x.draftCurve)?.[1];
+      const curve = this.verifyCurve(m.batchSize);
+      const draft = this.draftCurve(m.batchSize);
       const c0 = this.expectedCost(m.batchSize, 0);
       if (curve && draft && c0 !== undefined && m.k < curve.length && m.k < draft.length) {
         const rest = Math.min(REST_CAP, Math.max(-curve[m.k]!, m.seconds / c0 - curve[m.k]! - draft[m.k]!));
@@ -778,16 +789,15 @@ export class AdaptiveK {
    *   catch-up than the measurement's) that the bucket's speculative rounds measured, all in
    *   plain rounds — so that a comparison with plain follows the machine's speed (CPU, batch 1:
    *   arm costs measured while plain rounds took 3.7 ms, against a refresh at 3.0 ms, turned a
-   *   10% win into a loss) — and emits E(k). A draft
-   *   call has a fixed cost: CPU, batch 1, a 1-layer draft: 1.2 ms at k = 1, 2.6 ms at k = 4,
-   *   against a 3.1 ms plain round, so the line through k = 0 and k = 1 priced k = 4 at 13 ms
-   *   (it costs 7) and adaptive k stayed at k = 0 and 1 while a fixed k = 4 ran 1.10× plain.
+   *   10% win into a loss) — and emits E(k). A draft call has a fixed cost: CPU, batch 1, a
+   *   1-layer draft: 1.2 ms at k = 1, 2.6 ms at k = 4, against a 3.1 ms plain round, so the line
+   *   through k = 0 and k = 1 priced k = 4 at 13 ms (it costs 7) and adaptive k stayed at k = 0
+   *   and 1 while a fixed k = 4 ran 1.10× plain.
    * Curves are measured at one row and at the engine's largest batch; a bucket between uses the
    * nearest (a larger batch's curve is the steeper one).
    */
   curveRate(batchSize: number, k: number): number | undefined {
-    const b = bucketOf(batchSize);
-    const curve = this.nearest(b, (st) => st.verifyCurve)?.[1];
+    const curve = this.verifyCurve(batchSize);
     const c0 = this.expectedCost(batchSize, 0);
     if (!curve || k >= curve.length || c0 === undefined) return undefined;
     const lead = this.leadPenalty(batchSize, k);
@@ -796,7 +806,7 @@ export class AdaptiveK {
       const proposing = 1 - (1 - p) ** batchSize;
       return (p * this.proposedTokens(k) + 1 - p) / (c0 * (1 + proposing * (curve[k]! - 1)) + lead);
     }
-    const draft = this.nearest(b, (st) => st.draftCurve)?.[1];
+    const draft = this.draftCurve(batchSize);
     if (!draft || k >= draft.length) return undefined;
     const rest = this.bucket(batchSize).rest?.value ?? 0;
     return this.expectedTokens(k) / (c0 * Math.max(curve[k]!, curve[k]! + draft[k]! + rest) + lead);
@@ -857,16 +867,16 @@ export class AdaptiveK {
 
   /**
    * Whether a blind k = 1 probe is due at the bucket: `probeAfter` rounds without speculation —
-   * unless shadow drafts measure acceptance and the bucket has measured a speculative round.
+   * unless shadow drafts measure acceptance and the bucket knows what a speculative round costs
+   * (it ran one, or has a verify curve).
    */
   private probeDue(batchSize: number): boolean {
     const st = this.bucket(batchSize);
     const fresh = ![...st.arms.keys()].some((k) => k > 0);
     // With a verify curve the bucket knows what a speculative round costs without having run one.
-    const costKnown = !fresh || this.nearest(bucketOf(batchSize), (x) => x.verifyCurve) !== undefined;
+    const costKnown = !fresh || this.verifyCurve(batchSize) !== undefined;
     return st.sinceSpec >= st.probeAfter && !(this.shadowed && costKnown);
   }
-
 
   /**
    * Ĉ(b, k) with the other buckets' evidence: the bucket's own estimate (`expectedCost`) where it
@@ -918,8 +928,8 @@ export class AdaptiveK {
 
   /**
    * The first speculative arm of a bucket that has run only k = 0. Without evidence elsewhere it
-   * is k = 1 (cheapest; measures the cost slope), or at one row with cost curves the best
-   * predicted k (`bestCurveK`). With evidence from other buckets (pooled
+   * is k = 1 (cheapest; measures the cost slope); with measured cost curves, the k they price best
+   * (`bestCurveK`). With evidence from other buckets (pooled
    * acceptance, borrowed relative costs: `predictedCost`) it is the k with the best predicted
    * rate, and only if that beats the plain rate by 2 × `minGain` (borrowed evidence is less sure
    * than the bucket's own); and never when the bucket is larger
