@@ -92,6 +92,8 @@ export interface LeadContext {
   readonly lengths: readonly number[];
   /** Tokens each row may still generate. */
   readonly remaining: readonly number[];
+  /** The rows' sequence ids (their own acceptance, `observeAcceptance`'s `row`). */
+  readonly ids?: readonly string[];
 }
 
 /**
@@ -182,6 +184,12 @@ export function frontierTokens(remainingBefore: readonly number[], emitted: read
  */
 export function measuredSeconds(stepSeconds: number, admissionSeconds: number, joiners: number, batchSize: number): number {
   return 2 * joiners >= batchSize && joiners > 0 ? stepSeconds - admissionSeconds : stepSeconds;
+}
+
+/** One sequence's own proposal rate and acceptance given a proposal (conditional per position). */
+interface RowAcceptance {
+  proposing: Ema | undefined;
+  readonly acceptGiven: Array<Ema | undefined>;
 }
 
 interface Sample {
@@ -361,6 +369,10 @@ export class AdaptiveK {
    * accepted drafts 0 … i − 1 (conditional: r_i = r_{i−1} × this, `acceptanceAt`).
    */
   private readonly accept: Array<Ema | undefined> = [];
+  /** Per sequence id (the latest `MAX_ROWS`): its own acceptance, told by `observeAcceptance`'s `row`. */
+  private readonly rows = new Map<string, RowAcceptance>();
+  /** The one running row of the round being chosen (`choose` at one row), if it has its own acceptance. */
+  private row: RowAcceptance | undefined;
   private readonly buckets = new Map<number, Bucket>();
   private ledger = 0;
   private elapsed = 0;
@@ -428,6 +440,7 @@ export class AdaptiveK {
   choose(batchSize: number, catchUp = 0, lead?: LeadContext): number {
     this.context = lead;
     this.catchUpNow = catchUp;
+    this.row = batchSize === 1 && lead?.ids?.length === 1 ? this.rows.get(lead.ids[0]!) : undefined;
     this.penalties.clear();
     if (this.kMax === 0) return 0;
     const st = this.bucket(batchSize);
@@ -747,7 +760,7 @@ export class AdaptiveK {
    * Records one sequence's verification: the round asked for `k` drafts and `accepted` were
    * accepted (a drafter that proposed fewer simply has fewer accepted: r_i measures both).
    */
-  observeAcceptance(k: number, accepted: number, proposed?: number): void {
+  observeAcceptance(k: number, accepted: number, proposed?: number, row?: string): void {
     if (k > 0) this.profile.length = 0;
     // Position i is judged only where drafts 0 … i − 1 were accepted.
     for (let i = 0; i < k && i <= accepted; i++) this.accept[i] = emaAdd(this.accept[i], i < accepted ? 1 : 0, this.decay);
@@ -755,6 +768,17 @@ export class AdaptiveK {
     if (k > 0 && proposed !== undefined) {
       this.proposing = emaAdd(this.proposing, proposed > 0 ? 1 : 0, this.decay);
       if (proposed > 0) for (let i = 0; i < k && i <= accepted; i++) this.acceptGiven[i] = emaAdd(this.acceptGiven[i], i < accepted ? 1 : 0, this.decay);
+    }
+    // The sequence's own: how often it proposes, and its acceptance given a proposal.
+    if (k > 0 && proposed !== undefined && row !== undefined) {
+      let own = this.rows.get(row);
+      if (!own) {
+        own = { proposing: undefined, acceptGiven: [] };
+        this.rows.set(row, own);
+        if (this.rows.size > MAX_ROWS) this.rows.delete(this.rows.keys().next().value!);
+      }
+      own.proposing = emaAdd(own.proposing, proposed > 0 ? 1 : 0, this.decay);
+      if (proposed > 0) for (let i = 0; i < k && i <= accepted; i++) own.acceptGiven[i] = emaAdd(own.acceptGiven[i], i < accepted ? 1 : 0, this.decay);
     }
   }
 
@@ -769,6 +793,29 @@ export class AdaptiveK {
     const profile: number[] = [];
     extendProfile(this.acceptGiven, profile, k - 1);
     return profile.reduce((total, r) => total + r, 1);
+  }
+
+  /**
+   * p and E_p(k) for the one running row of the round being chosen: its own measurements, each
+   * blended with `ROW_PRIOR` pseudo-observations of the pooled ones (a new row: the pooled
+   * ones). A wave's last row is alone for tens of rounds: CPU, batch 8, rollout reuse, the
+   * last row speculated at k = 5 for 32 rounds on the pooled acceptance of every row while
+   * its own drafts were all rejected.
+   */
+  private rowProposal(k: number): { p: number; tokens: number } {
+    const own = this.row;
+    const p = this.proposalRate();
+    if (!own) return { p, tokens: this.proposedTokens(k) };
+    let r = 1;
+    let tokens = 1;
+    for (let i = 0; i < k; i++) {
+      const pooled = withPrior(this.acceptGiven[i], i === 0 ? 0.5 : 0.9);
+      const o = own.acceptGiven[i];
+      r *= o ? (o.weight * o.value + ROW_PRIOR * pooled) / (o.weight + ROW_PRIOR) : pooled;
+      tokens += r;
+    }
+    const o = own.proposing;
+    return { p: o ? (o.weight * o.value + ROW_PRIOR * p) / (o.weight + ROW_PRIOR) : p, tokens };
   }
 
   /**
@@ -802,9 +849,9 @@ export class AdaptiveK {
     if (!curve || k >= curve.length || c0 === undefined) return undefined;
     const lead = this.leadPenalty(batchSize, k);
     if (this.shadowed) {
-      const p = this.proposalRate();
+      const { p, tokens } = batchSize === 1 ? this.rowProposal(k) : { p: this.proposalRate(), tokens: this.proposedTokens(k) };
       const proposing = 1 - (1 - p) ** batchSize;
-      return (p * this.proposedTokens(k) + 1 - p) / (c0 * (1 + proposing * (curve[k]! - 1)) + lead);
+      return (p * tokens + 1 - p) / (c0 * (1 + proposing * (curve[k]! - 1)) + lead);
     }
     const draft = this.draftCurve(batchSize);
     if (!draft || k >= draft.length) return undefined;
@@ -821,9 +868,9 @@ export class AdaptiveK {
    * speculative round cost stop the blind k = 1 probes, and explore a k only when the fresh
    * acceptance predicts it beats plain (step 3).
    */
-  observeShadow(k: number, accepted: number, proposed?: number): void {
+  observeShadow(k: number, accepted: number, proposed?: number, row?: string): void {
     this.shadowed = true;
-    this.observeAcceptance(k, accepted, proposed);
+    this.observeAcceptance(k, accepted, proposed, row);
   }
 
   /**
@@ -1223,6 +1270,9 @@ const MIN_CATCH_UP = 4;
 const BORROWED_MARGIN = 2;
 /** `choose`, settled on k = 0 with several rows, compares every k once per this many rounds. */
 const QUIET_ROUNDS = 8;
+/** Sequences whose own acceptance is kept (`observeAcceptance`'s `row`), and the weight of the pooled estimate in a row's. */
+const MAX_ROWS = 256;
+const ROW_PRIOR = 4;
 /** History weight per round of a bucket's unmodelled rest (`curveRate`), and the most one round may add (plain rounds: a spike). */
 const REST_DECAY = 0.9;
 const REST_CAP = 2;

@@ -930,3 +930,28 @@ describe('a draft model priced by measured cost curves (curveRate)', () => {
     expect(faster.chosen.slice(200).filter((k) => k >= 2).length).toBeGreaterThan(0.8 * 200);
   });
 });
+
+describe('a row alone prices free drafts by its own acceptance (a wave\'s last row)', () => {
+  it('stops speculating for a row whose own drafts are rejected while the pooled acceptance is high; a new row starts from the pool', () => {
+    const curve = [1, 1.05, 1.15, 1.19, 1.18, 1.3, 1.41]; // CPU, batch 1
+    const ak = new AdaptiveK({ kMax: 6 });
+    ak.observeVerifyCurve(1, curve);
+    for (let r = 0; r < 4; r++) ak.observeRound({ batchSize: 1, k: 0, tokensPerRow: 1, seconds: 1 });
+    // earlier rows: every proposal fully accepted (rollout reuse early in a wave)
+    for (let s = 0; s < 100; s++) ak.observeShadow(6, 6, 6, `early-${s % 8}`);
+    const context = (id: string) => ({ lengths: [100], remaining: [40], ids: [id] });
+    expect(ak.choose(1, 0, context('last'))).toBeGreaterThan(0);
+    // the last row: it proposes, and nothing is accepted
+    const chosen: number[] = [];
+    for (let r = 0; r < 40; r++) {
+      const k = ak.choose(1, 0, context('last'));
+      chosen.push(k);
+      ak.observeAcceptance(k, 0, k, 'last');
+      if (k === 0) ak.observeShadow(6, 0, 6, 'last');
+      ak.observeRound({ batchSize: 1, k, tokensPerRow: 1, seconds: curve[k]! });
+    }
+    expect(chosen.slice(-20).every((k) => k === 0)).toBe(true);
+    // without its id the pooled acceptance (still high: 40 rejections against 100 acceptances) would speculate
+    expect(ak.choose(1, 0, context('new'))).toBeGreaterThan(0);
+  });
+});

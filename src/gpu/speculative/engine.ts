@@ -312,7 +312,7 @@ export class SpeculativeEngine {
       const most = Math.max(...left);
       return queued ? left.map(() => most) : left;
     };
-    const k = this.adaptive ? this.adaptive.choose(this.active.length, catchUp, { lengths, remaining: carried(remainingBefore) }) : (this.options.k as number);
+    const k = this.adaptive ? this.adaptive.choose(this.active.length, catchUp, { lengths, remaining: carried(remainingBefore), ids: this.active.map((a) => a.req.requestId) }) : (this.options.k as number);
     // Speculation stops: its rejected drafts stay in the cache as holes that every later plain
     // round attends over and copies (H200, batch 64: 4 probe rounds left 13 hole slots per row,
     // +4% on each of the ~80 rounds after; CPU, batch 64: 2 probe rounds, 2 holes in 25 slots,
@@ -495,7 +495,7 @@ export class SpeculativeEngine {
       const d = drafts[i];
       const room = Math.max(0, a.req.sampling.maxNewTokens - a.generated.length - 1);
       const tokens = d && d.q === null ? d.tokens.slice(0, Math.min(kMax, room)) : [];
-      if (tokens.length === 0) this.adaptive!.observeShadow(kMax, 0, 0);
+      if (tokens.length === 0) this.adaptive!.observeShadow(kMax, 0, 0, a.req.requestId);
       else a.shadow = { tokens, matched: 0 };
     });
   }
@@ -519,7 +519,7 @@ export class SpeculativeEngine {
       sh.matched++;
       return;
     }
-    this.adaptive!.observeShadow(this.adaptive!.kMax, sh.matched, sh.tokens.length);
+    this.adaptive!.observeShadow(this.adaptive!.kMax, sh.matched, sh.tokens.length, a.req.requestId);
     a.shadow = null;
   }
 
@@ -571,7 +571,7 @@ export class SpeculativeEngine {
     this.options.onTokens?.(a.req.requestId, a.generated.slice(-emitted), a.logprobs.slice(-emitted));
     a.counters = observeDraft(a.counters, n, result.accepted, k);
     this.countersTotal = observeDraft(this.countersTotal, n, result.accepted, k);
-    this.adaptive?.observeAcceptance(k, result.accepted, n);
+    this.adaptive?.observeAcceptance(k, result.accepted, n, a.req.requestId);
     this.options.drafter?.verified?.(a.req.requestId, { accepted, emitted: a.generated.slice(-emitted) });
     return { requestId: a.req.requestId, drafter: this.options.drafter?.name ?? 'none', k, proposed: n, accepted: result.accepted, emitted };
   }
