@@ -955,3 +955,17 @@ describe('a row alone prices free drafts by its own acceptance (a wave\'s last r
     expect(ak.choose(1, 0, context('new'))).toBeGreaterThan(0);
   });
 });
+
+describe('a bucket\'s first exploration with a stateful drafter', () => {
+  it('runs while the catch-up is small, though the budget at the start is a fraction of a round', () => {
+    const first = (catchUp: number) => {
+      const ak = new AdaptiveK({ kMax: 4 });
+      // the admission prefill priced a catch-up at 0.5 s per token per row (a plain round: 1 s)
+      ak.observeCatchUp(8, 20, 10);
+      for (let r = 0; r < 2; r++) ak.observeRound({ batchSize: 8, k: 0, tokensPerRow: 1, seconds: 1 });
+      return ak.choose(8, catchUp);
+    };
+    expect(first(2)).toBe(1); // 2 tokens behind: explore now, not after ~100 rounds of growing catch-up
+    expect(first(40)).toBe(0); // far behind: held to the budget
+  });
+});
