@@ -60,7 +60,7 @@ import { ModelDrafter } from '../../gpu/speculative/modelDrafter.js';
 import { NgramDrafter } from '../../gpu/speculative/ngramDrafter.js';
 import { ReuseDrafter } from '../../gpu/speculative/reuseDrafter.js';
 import { truncatedDraft } from '../../gpu/speculative/truncatedDraft.js';
-import { measureSlotCost, measureVerifyCurve } from '../../gpu/speculative/warmUp.js';
+import { measureStartUp } from '../../gpu/speculative/warmUp.js';
 import type { F32Tensor } from '../../gpu/weights/tensor.js';
 import type { Benchmark } from './index.js';
 import { median } from './stats.js';
@@ -292,11 +292,7 @@ export const specBenchmark: Benchmark = {
       // the cost of a cache slot. Measured here, before the timed runs, as the sessions are
       // opened above; printed, since a run's first engine pays it.
       const m0 = performance.now();
-      for (const rows of new Set([1, B])) {
-        await measureVerifyCurve(target, rows, K_MAX);
-        await new ModelDrafter(draft).measureCost(rows, K_MAX);
-      }
-      if (B > 1) await measureSlotCost(target, B);
+      await measureStartUp(target, new ModelDrafter(draft), B, K_MAX);
       console.log(`${String(B).padEnd(6)} (adaptive k's start-up measurements, once per process: ${((performance.now() - m0) / 1000).toFixed(2)} s)`);
       const prompts = makePrompts(B * waves, config.vocabSize, 17 + B);
       const old = await generate(previous, { prompts, params, maxNewTokens: tokens, seed: 2 });

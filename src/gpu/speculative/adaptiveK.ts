@@ -186,10 +186,26 @@ export function measuredSeconds(stepSeconds: number, admissionSeconds: number, j
   return 2 * joiners >= batchSize && joiners > 0 ? stepSeconds - admissionSeconds : stepSeconds;
 }
 
-/** One sequence's own proposal rate and acceptance given a proposal (conditional per position). */
-interface RowAcceptance {
+/**
+ * Proposal rate and acceptance given a proposal (conditional per position), pooled over all
+ * rows or one sequence's own.
+ */
+interface GivenAcceptance {
+  /** EMA of "the row proposed ≥ 1 token" over row-rounds told the proposal's length. */
   proposing: Ema | undefined;
-  readonly acceptGiven: Array<Ema | undefined>;
+  /** Per position i: EMA of "draft i accepted" over those with a proposal that accepted 0 … i − 1. */
+  readonly accept: Array<Ema | undefined>;
+}
+
+/** Records one row-round that asked for k drafts, proposed `proposed` and had `accepted` accepted. */
+function observeGiven(g: GivenAcceptance, k: number, accepted: number, proposed: number, decay: number): void {
+  g.proposing = emaAdd(g.proposing, proposed > 0 ? 1 : 0, decay);
+  if (proposed > 0) observeConditional(g.accept, k, accepted, decay);
+}
+
+/** Conditional acceptance per position: position i is judged only where drafts 0 … i − 1 were accepted. */
+function observeConditional(accept: Array<Ema | undefined>, k: number, accepted: number, decay: number): void {
+  for (let i = 0; i < k && i <= accepted; i++) accept[i] = emaAdd(accept[i], i < accepted ? 1 : 0, decay);
 }
 
 interface Sample {
@@ -370,18 +386,16 @@ export class AdaptiveK {
    */
   private readonly accept: Array<Ema | undefined> = [];
   /** Per sequence id (the latest `MAX_ROWS`): its own acceptance, told by `observeAcceptance`'s `row`. */
-  private readonly rows = new Map<string, RowAcceptance>();
+  private readonly rows = new Map<string, GivenAcceptance>();
   /** The one running row of the round being chosen (`choose` at one row), if it has its own acceptance. */
-  private row: RowAcceptance | undefined;
+  private row: GivenAcceptance | undefined;
   private readonly buckets = new Map<number, Bucket>();
   private ledger = 0;
   private elapsed = 0;
   /** Acceptance is measured by shadow drafts too (`observeShadow`). */
   private shadowed = false;
-  /** EMA of "the row proposed ≥ 1 token" over row-rounds told the proposal's length. */
-  private proposing: Ema | undefined;
-  /** Per position i: the same conditional EMA over those row-rounds with a proposal. */
-  private readonly acceptGiven: Array<Ema | undefined> = [];
+  /** Pooled over row-rounds told the proposal's length: how often a row proposes, acceptance given a proposal. */
+  private readonly given: GivenAcceptance = { proposing: undefined, accept: [] };
   /** The running batch of the round being chosen (`choose`), for `leadPenalty`. */
   private context: LeadContext | undefined;
   /** The catch-up of the round being chosen (`choose`). */
@@ -494,8 +508,7 @@ export class AdaptiveK {
     // a round at the start: held to it, it waited until the budget outgrew the catch-up price —
     // CPU, batch 8, draft model: round 117, a 28 ms catch-up over ~100 tokens per row that the
     // price from the prefill had put far lower, 2.7% of the run for one probe.
-    const fresh = ![...this.bucket(batchSize).arms.keys()].some((k) => k > 0);
-    if (explore !== null && fresh && catchUp > 0 && catchUp < MIN_CATCH_UP) return explore;
+    if (explore !== null && !speculated(st) && catchUp > 0 && catchUp < MIN_CATCH_UP) return explore;
     // The best measured k, nothing to explore (or no budget for it): this changes slowly.
     this.settled = true;
     return best;
@@ -515,7 +528,7 @@ export class AdaptiveK {
     if (this.kMax === 0) return false;
     const st = this.bucket(batchSize);
     if (st.lastK !== null && st.lastK > 0) return true;
-    if ([...st.arms.keys()].some((k) => k > 0)) return false;
+    if (speculated(st)) return false;
     return this.firstExploration(batchSize) !== null;
   }
 
@@ -650,7 +663,7 @@ export class AdaptiveK {
    */
   acceptanceAt(i: number): number {
     // r_0 … r_i, computed once per change of the acceptance (`observeAcceptance` clears them).
-    return extendProfile(this.accept, this.profile, i);
+    return extendProfile((j) => withPrior(this.accept[j], conditionalPrior(j)), this.profile, i);
   }
 
   /**
@@ -696,7 +709,6 @@ export class AdaptiveK {
   observeDraftCurve(batchSize: number, curve: readonly number[]): void {
     if (curve.length === 0 || curve.some((x) => !(x >= 0))) return;
     this.bucket(batchSize).draftCurve ??= [...curve];
-    this.memo.clear();
   }
 
   /** The bucket's verify-cost curve, else the nearest bucket's. */
@@ -768,38 +780,30 @@ export class AdaptiveK {
    * accepted (a drafter that proposed fewer simply has fewer accepted: r_i measures both).
    */
   observeAcceptance(k: number, accepted: number, proposed?: number, row?: string): void {
-    if (k > 0) this.profile.length = 0;
-    // Position i is judged only where drafts 0 … i − 1 were accepted.
-    for (let i = 0; i < k && i <= accepted; i++) this.accept[i] = emaAdd(this.accept[i], i < accepted ? 1 : 0, this.decay);
-    // With the proposal's length: how often a row proposes, and acceptance given a proposal.
-    if (k > 0 && proposed !== undefined) {
-      this.proposing = emaAdd(this.proposing, proposed > 0 ? 1 : 0, this.decay);
-      if (proposed > 0) for (let i = 0; i < k && i <= accepted; i++) this.acceptGiven[i] = emaAdd(this.acceptGiven[i], i < accepted ? 1 : 0, this.decay);
+    if (k === 0) return;
+    this.profile.length = 0;
+    observeConditional(this.accept, k, accepted, this.decay);
+    if (proposed === undefined) return;
+    // With the proposal's length: how often a row proposes, and acceptance given a proposal —
+    // pooled, and the sequence's own.
+    observeGiven(this.given, k, accepted, proposed, this.decay);
+    if (row === undefined) return;
+    let own = this.rows.get(row);
+    if (!own) {
+      this.rows.set(row, (own = { proposing: undefined, accept: [] }));
+      if (this.rows.size > MAX_ROWS) this.rows.delete(this.rows.keys().next().value!);
     }
-    // The sequence's own: how often it proposes, and its acceptance given a proposal.
-    if (k > 0 && proposed !== undefined && row !== undefined) {
-      let own = this.rows.get(row);
-      if (!own) {
-        own = { proposing: undefined, acceptGiven: [] };
-        this.rows.set(row, own);
-        if (this.rows.size > MAX_ROWS) this.rows.delete(this.rows.keys().next().value!);
-      }
-      own.proposing = emaAdd(own.proposing, proposed > 0 ? 1 : 0, this.decay);
-      if (proposed > 0) for (let i = 0; i < k && i <= accepted; i++) own.acceptGiven[i] = emaAdd(own.acceptGiven[i], i < accepted ? 1 : 0, this.decay);
-    }
+    observeGiven(own, k, accepted, proposed, this.decay);
   }
 
   /** P(a row proposes ≥ 1 token), blended with `PRIOR_WEIGHT` pseudo-observations of 0.5. */
   proposalRate(): number {
-    return withPrior(this.proposing, 0.5);
+    return withPrior(this.given.proposing, 0.5);
   }
 
   /** E_p(k): expected tokens of a row-round with draft length k given the row proposed (priors as `acceptanceAt`). */
   proposedTokens(k: number): number {
-    if (k === 0) return 1;
-    const profile: number[] = [];
-    extendProfile(this.acceptGiven, profile, k - 1);
-    return profile.reduce((total, r) => total + r, 1);
+    return profileTokens((j) => withPrior(this.given.accept[j], conditionalPrior(j)), k);
   }
 
   /**
@@ -811,18 +815,12 @@ export class AdaptiveK {
    */
   private rowProposal(k: number): { p: number; tokens: number } {
     const own = this.row;
-    const p = this.proposalRate();
-    if (!own) return { p, tokens: this.proposedTokens(k) };
-    let r = 1;
-    let tokens = 1;
-    for (let i = 0; i < k; i++) {
-      const pooled = withPrior(this.acceptGiven[i], i === 0 ? 0.5 : 0.9);
-      const o = own.acceptGiven[i];
-      r *= o ? (o.weight * o.value + ROW_PRIOR * pooled) / (o.weight + ROW_PRIOR) : pooled;
-      tokens += r;
-    }
-    const o = own.proposing;
-    return { p: o ? (o.weight * o.value + ROW_PRIOR * p) / (o.weight + ROW_PRIOR) : p, tokens };
+    if (!own) return { p: this.proposalRate(), tokens: this.proposedTokens(k) };
+    const pooled = (j: number) => withPrior(this.given.accept[j], conditionalPrior(j));
+    return {
+      p: withPrior(own.proposing, this.proposalRate(), ROW_PRIOR),
+      tokens: profileTokens((j) => withPrior(own.accept[j], pooled(j), ROW_PRIOR), k),
+    };
   }
 
   /**
@@ -888,7 +886,7 @@ export class AdaptiveK {
   private candidate(batchSize: number, best: number): number | null {
     const st = this.bucket(batchSize);
     const plain = this.plainRate(batchSize)!;
-    const fresh = ![...st.arms.keys()].some((k) => k > 0);
+    const fresh = !speculated(st);
     if (fresh) {
       const first = this.firstExploration(batchSize);
       if (first !== null) return first;
@@ -926,9 +924,8 @@ export class AdaptiveK {
    */
   private probeDue(batchSize: number): boolean {
     const st = this.bucket(batchSize);
-    const fresh = ![...st.arms.keys()].some((k) => k > 0);
     // With a verify curve the bucket knows what a speculative round costs without having run one.
-    const costKnown = !fresh || this.verifyCurve(batchSize) !== undefined;
+    const costKnown = speculated(st) || this.verifyCurve(batchSize) !== undefined;
     return st.sinceSpec >= st.probeAfter && !(this.shadowed && costKnown);
   }
 
@@ -1213,22 +1210,38 @@ function filterSpikes(samples: readonly Sample[], plain: boolean): readonly Samp
   return samples.filter((s) => s.seconds <= SPIKE * median);
 }
 
-/** An EMA's value blended with `PRIOR_WEIGHT` pseudo-observations of `prior` (the prior alone without data). */
-function withPrior(m: Ema | undefined, prior: number): number {
-  return m ? (m.weight * m.value + PRIOR_WEIGHT * prior) / (m.weight + PRIOR_WEIGHT) : prior;
+/** The bucket has run a speculative round (any arm k ≥ 1). */
+function speculated(st: Bucket): boolean {
+  for (const k of st.arms.keys()) if (k > 0) return true;
+  return false;
 }
 
+/** An EMA's value blended with `weight` pseudo-observations of `prior` (the prior alone without data). */
+function withPrior(m: Ema | undefined, prior: number, weight = PRIOR_WEIGHT): number {
+  return m ? (m.weight * m.value + weight * prior) / (m.weight + weight) : prior;
+}
+
+/** The prior of position j's conditional acceptance: 0.5 at position 0, 0.9 after it. */
+const conditionalPrior = (j: number): number => (j === 0 ? 0.5 : 0.9);
+
 /**
- * Per-position acceptance r_0 … r_i from conditional per-position EMAs (position j given
- * 0 … j − 1 accepted), each blended with a prior (`withPrior`: 0.5 at position 0, 0.9 after it):
- * r_j = r_{j−1} × the blended conditional; extends `profile` in place up to i. Conditional rates
+ * Per-position acceptance r_0 … r_i from the conditional acceptance of each position (given
+ * 0 … j − 1 accepted; measured, blended with a prior: `conditionalPrior`): r_j = r_{j−1} × the
+ * conditional; extends `profile` in place up to i. Conditional rates
  * keep deep positions in step with position 0: a k = 1 probe (CPU, batch 1, draft model)
  * measures only position 0, and unconditional deep rates stayed at the values of a hard
  * sequence long after it ended, pricing every k ≥ 2 below plain.
  */
-function extendProfile(emas: ReadonlyArray<Ema | undefined>, profile: number[], i: number): number {
-  for (let j = profile.length; j <= i; j++) profile.push(j === 0 ? withPrior(emas[0], 0.5) : profile[j - 1]! * withPrior(emas[j], 0.9));
+function extendProfile(conditional: (j: number) => number, profile: number[], i: number): number {
+  for (let j = profile.length; j <= i; j++) profile.push((j === 0 ? 1 : profile[j - 1]!) * conditional(j));
   return profile[i]!;
+}
+
+/** 1 + r_0 + … + r_{k−1}: the expected tokens of a row-round with draft length k (`extendProfile`). */
+function profileTokens(conditional: (j: number) => number, k: number): number {
+  const profile: number[] = [];
+  if (k > 0) extendProfile(conditional, profile, k - 1);
+  return profile.reduce((total, r) => total + r, 1);
 }
 
 /** Adds (x, y) to an exponentially weighted least-squares fit (history weight `SLOPE_DECAY` per sample). */

@@ -8,7 +8,7 @@ import { emptyCounters, observeDraft, type SpecDecodeCounters } from './counters
 import { argmaxOf, processedProbs, reportedLogprob } from './distributions.js';
 import type { Draft, DraftSequence, Drafter } from './drafter.js';
 import { DepartureRent } from './departures.js';
-import { measureSlotCost, measureVerifyCurve, warmUpVerify } from './warmUp.js';
+import { measureStartUp, warmUpVerify } from './warmUp.js';
 import { KvBatch } from './kvBatch.js';
 
 /** One sequence to generate (the data of a `RolloutRequested`). */
@@ -270,19 +270,14 @@ export class SpeculativeEngine {
       const { target, drafter, maxBatchSize } = this.options;
       await drafter?.attach?.({ vocabSize: target.info.vocabSize, name: target.info.name, kMax, maxBatchSize });
       if (drafter && kMax > 0) await warmUpVerify(target);
-      // Adaptive k's first price of a cache slot, before its plain rounds fit one (a wave's
-      // first speculative rounds leave the lead it prices).
-      if (this.adaptive && drafter && kMax > 0 && maxBatchSize > 1) this.adaptive.observeSlotCost(maxBatchSize, await measureSlotCost(target, maxBatchSize));
-      // Adaptive k prices a draft length by the target's forward over k + 1 positions and (a
-      // draft model) the drafter's own cost of k drafts (`AdaptiveK.curveRate`), measured here
-      // at one row and at the largest batch: a free drafter's round is its forward over the
-      // longest proposal, a draft call has a fixed cost that a line through k = 0 and k = 1
-      // carries to every k.
-      if (this.adaptive && drafter && kMax > 0 && (drafter.free === true || drafter.measureCost)) {
-        for (const rows of new Set([1, maxBatchSize])) {
-          const verify = await measureVerifyCurve(target, rows, kMax);
-          this.adaptive.observeVerifyCurve(rows, verify.curve);
-          if (drafter.measureCost) this.adaptive.observeDraftCurve(rows, (await drafter.measureCost(rows, kMax)).map((s) => s / verify.seconds));
+      // Adaptive k's first price of a cache slot (a wave's first speculative rounds leave the
+      // lead it prices) and its cost curves, before its own rounds measure anything.
+      if (this.adaptive && drafter && kMax > 0) {
+        const measured = await measureStartUp(target, drafter, maxBatchSize, kMax);
+        if (measured.slotCost !== undefined) this.adaptive.observeSlotCost(maxBatchSize, measured.slotCost);
+        for (const { rows, verify, draft } of measured.curves) {
+          this.adaptive.observeVerifyCurve(rows, verify);
+          if (draft) this.adaptive.observeDraftCurve(rows, draft);
         }
       }
       this.attached = true;

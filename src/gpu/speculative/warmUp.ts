@@ -1,4 +1,5 @@
 import type { Decoder, KvCache } from '../runtime/Decoder.js';
+import type { Drafter } from './drafter.js';
 
 /**
  * Warm-ups before an engine's first measured round. A session's first runs pay once for what
@@ -142,4 +143,36 @@ export function measureVerifyCurve(target: Decoder, rows: number, kMax: number):
     const fastest = await fastestForwards(target, rows, 32, Array.from({ length: kMax + 1 }, (_, k) => k + 1), rows > 8 ? 2 : 3);
     return { curve: fastest.map((t) => t / fastest[0]!), seconds: fastest[0]! };
   });
+}
+
+/** What an adaptive engine measures at its start (`measureStartUp`). */
+export interface StartUpMeasurements {
+  /** Seconds a round at `maxBatchSize` rows costs per cache slot (several rows only; `measureSlotCost`). */
+  readonly slotCost?: number;
+  /**
+   * At one row and at `maxBatchSize` rows, for a free drafter or one with `measureCost`: the
+   * target's verify-cost curve, and the drafter's cost per k in one-position forwards of the
+   * target measured at the same time.
+   */
+  readonly curves: ReadonlyArray<{ readonly rows: number; readonly verify: readonly number[]; readonly draft?: readonly number[] }>;
+}
+
+/**
+ * Everything an adaptive engine with `drafter` measures before its first round — once per
+ * process, decoder and shape (each measurement is memoized), so a benchmark can take it before
+ * its timed runs as it opens sessions: the slot cost (the cache lead's price) and the cost
+ * curves (`AdaptiveK.curveRate`). A free drafter's round is the target's forward over its longest
+ * proposal; a draft call has a fixed cost that a line through k = 0 and k = 1 carries to every k.
+ */
+export async function measureStartUp(target: Decoder, drafter: Drafter, maxBatchSize: number, kMax: number): Promise<StartUpMeasurements> {
+  const slotCost = maxBatchSize > 1 ? await measureSlotCost(target, maxBatchSize) : undefined;
+  const curves: Array<{ rows: number; verify: readonly number[]; draft?: readonly number[] }> = [];
+  if (drafter.free === true || drafter.measureCost) {
+    for (const rows of new Set([1, maxBatchSize])) {
+      const verify = await measureVerifyCurve(target, rows, kMax);
+      const draft = drafter.measureCost ? (await drafter.measureCost(rows, kMax)).map((s) => s / verify.seconds) : undefined;
+      curves.push({ rows, verify: verify.curve, ...(draft ? { draft } : {}) });
+    }
+  }
+  return { ...(slotCost !== undefined ? { slotCost } : {}), curves };
 }
