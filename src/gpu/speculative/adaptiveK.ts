@@ -409,6 +409,8 @@ export class AdaptiveK {
    * on a CPU with 7 buckets measured, 3–4% of a plain round.
    */
   private readonly memo = new Map<string, number | undefined>();
+  /** At one row: the sequence that ran when its bucket last settled on k = 0 (`choose`'s quiet rounds). */
+  private quietRow: string | undefined;
   /** The last `decide` found k = 0 best and nothing to explore. */
   private settled = false;
   /** r_0, r_1, … as far as asked since the acceptance last changed (`acceptanceAt`). */
@@ -470,21 +472,33 @@ export class AdaptiveK {
     // Not held to the budget: at the first rounds the budget is a fraction of a round, and a
     // switch in with a catch-up over the prompt used it up (a k = 1 first exploration of one
     // round, then none for ~120 rounds). Once per arm: at most kMax × 3 rounds.
-    if (batchSize === 1 && st.lastK !== null && st.lastK > 0 && (st.arms.get(st.lastK)?.samples.length ?? 0) < MIN_SAMPLES) return st.lastK;
+    // A drafter whose acceptance only speculative rounds measure (no shadows: a draft model)
+    // also runs until position 0 has `FIRST_ACCEPTANCE` observations: four rounds at k = 2 that
+    // emitted 1, 3, 1, 1 tokens priced a draft model accepting ~0.66 at 0.4, below plain, and
+    // the next probe came ~120 rounds later (CPU, batch 1; the same workload's other
+    // repetitions speculated at k = 4 and ran 1.05× plain).
+    if (batchSize === 1 && st.lastK !== null && st.lastK > 0 && ((st.arms.get(st.lastK)?.samples.length ?? 0) < MIN_SAMPLES || (!this.shadowed && (this.accept[0]?.weight ?? 0) < FIRST_ACCEPTANCE))) return st.lastK;
     // Settled on plain decoding with several rows (k = 0 best measured, nothing to explore or
     // no budget for it): the evidence moves by one plain round and a few acceptance
     // observations a round, so the full comparison (every k's rate, exploration, the lead) runs
     // every `QUIET_ROUNDS` rounds only. Run every round it took 370–450 µs on a 2-core CPU
     // (40 µs with cold caches in a loop of its own; after a forward, ONNX Runtime's threads
     // still spin): 2–4% of a batch-8 plain round of ~7 ms. A probe that falls due is not
-    // delayed. Not at one row, where a new sequence's draft may win from its first round on.
-    if (batchSize > 1 && st.quiet > 0 && !st.switched && st.lastK === 0 && !this.probeDue(batchSize)) {
+    // delayed. At one row only while the same sequence runs and acceptance is measured by
+    // speculative rounds alone (no shadows: a draft model), so that k = 0 rounds leave it as it
+    // was: a new sequence's draft may win from its first round on, and a free drafter's shadows
+    // may find a repeated passage in any round. (CPU, batch 1, draft model settled on k = 0: the
+    // full comparison every round made plain rounds 4–7% slower than a plain engine's.)
+    const alone = batchSize === 1 ? lead?.ids?.[0] : undefined;
+    const quietHere = batchSize > 1 || (!this.shadowed && alone !== undefined && alone === this.quietRow);
+    if (quietHere && st.quiet > 0 && !st.switched && st.lastK === 0 && !this.probeDue(batchSize)) {
       st.quiet--;
       return 0;
     }
     this.settled = false;
     const k = this.decide(batchSize, catchUp);
     st.quiet = this.settled && k === 0 && st.lastK === 0 ? QUIET_ROUNDS - 1 : 0;
+    this.quietRow = alone;
     return k;
   }
 
@@ -912,9 +926,27 @@ export class AdaptiveK {
     // knows what a speculative round costs (the stale arms above are then explored on prediction).
     if (cand === null && best === 0 && this.probeDue(batchSize)) {
       st.probing = true;
-      return 1;
+      return this.probeK(batchSize);
     }
     return cand;
+  }
+
+  /**
+   * The draft length of a blind probe: k = 1 (cheapest), unless the bucket prices draft lengths by
+   * measured cost curves and a drafter with a model (`observeDraftCurve`): then the k they price
+   * best. A draft call's fixed cost makes k = 1 its dearest k per token (CPU, batch 1: 1.2 ms at
+   * k = 1, 2.6 ms at k = 4, against a ~3 ms plain round), and a k = 1 probe measures position 0
+   * only, while the decision rests on positions 0 … 3.
+   */
+  private probeK(batchSize: number): number {
+    if (this.shadowed || this.draftCurve(batchSize) === undefined) return 1;
+    let k = 1;
+    let rate = this.curveRate(batchSize, 1) ?? 0;
+    for (let kk = 2; kk <= this.kMax; kk++) {
+      const r = this.curveRate(batchSize, kk);
+      if (r !== undefined && r > rate) [k, rate] = [kk, r];
+    }
+    return k;
   }
 
   /**
@@ -1275,6 +1307,8 @@ const MIN_PLAIN = 2;
 const SPIKE = 1.5;
 const PLAIN_WINDOW = 4;
 const MIN_SAMPLES = 3;
+/** Observations of position 0 a first exploration at one row gathers without shadows (`choose`). */
+const FIRST_ACCEPTANCE = 8;
 const STALE_ROUNDS = 64;
 const FIRST_PROBE = 16;
 /** History weight of the switch-cost estimate per observed switch. */

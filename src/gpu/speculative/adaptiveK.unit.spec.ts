@@ -827,6 +827,8 @@ describe('quiet rounds (settled on k = 0)', () => {
   it('with several rows, compares every k once per 8 rounds once settled on k = 0; at one row every round; a probe is not delayed', () => {
     const comparisons = (rows: number) => {
       const ak = new AdaptiveK({ kMax: 4 });
+      // acceptance already measured (at one row a first exploration without it runs longer)
+      for (let s = 0; s < 8; s++) ak.observeAcceptance(1, 0);
       const bestK = vi.spyOn(ak, 'bestK');
       const chosen: number[] = [];
       for (let r = 0; r < 400; r++) {
@@ -967,5 +969,99 @@ describe('a bucket\'s first exploration with a stateful drafter', () => {
     };
     expect(first(2)).toBe(1); // 2 tokens behind: explore now, not after ~100 rounds of growing catch-up
     expect(first(40)).toBe(0); // far behind: held to the budget
+  });
+});
+
+describe('a draft model at one row (acceptance measured by speculative rounds alone)', () => {
+  // CPU, batch 1, a 1-layer draft (as above): verify curve and draft cost per k in one-position forwards
+  const verify = [1, 1.1, 1.16, 1.21, 1.25, 1.3, 1.43];
+  const draft = [0, 0.4, 0.55, 0.67, 0.85, 0.95, 1.1];
+  const withCurves = (kMax = 6) => {
+    const ak = new AdaptiveK({ kMax });
+    ak.observeVerifyCurve(1, verify);
+    ak.observeDraftCurve(1, draft);
+    for (let r = 0; r < 2; r++) ak.observeRound({ batchSize: 1, k: 0, tokensPerRow: 1, seconds: 1 });
+    return ak;
+  };
+  const context = (id: string) => ({ lengths: [40], remaining: [80], ids: [id] });
+
+  it('a first exploration runs until position 0 has 8 observations, not 3 samples of its arm; with shadows, 3 samples', () => {
+    const firstRun = (shadowed: boolean) => {
+      const ak = withCurves();
+      if (shadowed) ak.observeShadow(1, 0, 0, 'a');
+      const chosen: number[] = [];
+      for (let r = 0; r < 30; r++) {
+        const k = ak.choose(1, 0, context('a'));
+        chosen.push(k);
+        // one row's luck: the first drafts rejected (a drafter that accepts ~0.66 on the whole)
+        ak.observeAcceptance(k, 0, k, 'a');
+        ak.observeRound({ batchSize: 1, k, tokensPerRow: 1, seconds: verify[k]! + draft[k]! });
+      }
+      const start = chosen.findIndex((k) => k > 0);
+      const end = chosen.indexOf(0, start);
+      return { start, length: end - start };
+    };
+    const model = firstRun(false);
+    expect(model.start).toBe(0);
+    expect(model.length).toBeGreaterThanOrEqual(8); // 8 observations of position 0
+    expect(model.length).toBeLessThanOrEqual(9);
+    const free = firstRun(true);
+    if (free.start >= 0) expect(free.length).toBeLessThanOrEqual(4); // the switch round and 3 samples
+  });
+
+  it('probes at the k the cost curves price best, not k = 1; without a draft curve, k = 1', () => {
+    const probe = (curves: boolean) => {
+      const ak = new AdaptiveK({ kMax: 6 });
+      ak.observeVerifyCurve(1, verify);
+      if (curves) ak.observeDraftCurve(1, draft);
+      for (let r = 0; r < 2; r++) ak.observeRound({ batchSize: 1, k: 0, tokensPerRow: 1, seconds: 1 });
+      // a first exploration found acceptance ~0.4: nothing beats plain (the best, k = 2, prices at ~0.95)
+      for (let r = 0; r < 40; r++) ak.observeAcceptance(4, [0, 2, 0, 1, 0][r % 5]!, 4);
+      for (let r = 0; r < 4; r++) ak.observeRound({ batchSize: 1, k: 4, tokensPerRow: 1.8, seconds: verify[4]! + draft[4]! });
+      const chosen: number[] = [];
+      for (let r = 0; r < 60; r++) {
+        const k = ak.choose(1, 0);
+        chosen.push(k);
+        ak.observeRound({ batchSize: 1, k, tokensPerRow: k === 0 ? 1 : 1.8, seconds: verify[k]! + draft[k]! });
+        if (k > 0) break;
+      }
+      const k = chosen[chosen.length - 1]!;
+      return { k, rates: [1, 2, 3, 4, 5, 6].map((kk) => ak.curveRate(1, kk) ?? 0) };
+    };
+    const model = probe(true);
+    expect(Math.max(...model.rates)).toBeLessThan(1); // a probe, not an exploration of a predicted win
+    expect(model.k).toBeGreaterThan(1);
+    expect(model.rates[model.k - 1]).toBe(Math.max(...model.rates));
+    expect(probe(false).k).toBe(1);
+  });
+
+  it('settled on k = 0, compares every k once per 8 rounds while the same sequence runs; a new one gets the full comparison at once', () => {
+    const ak = withCurves(4);
+    for (let r = 0; r < 40; r++) ak.observeAcceptance(4, 0, 4); // a draft that is never accepted
+    for (let r = 0; r < 4; r++) ak.observeRound({ batchSize: 1, k: 4, tokensPerRow: 1, seconds: 2.2 });
+    for (let r = 0; r < 4; r++) ak.observeRound({ batchSize: 1, k: 0, tokensPerRow: 1, seconds: 1 });
+    const bestK = vi.spyOn(ak, 'bestK');
+    const chosen: number[] = [];
+    for (let r = 0; r < 80; r++) {
+      const k = ak.choose(1, 1, context('a'));
+      chosen.push(k);
+      ak.observeRound({ batchSize: 1, k, tokensPerRow: 1, seconds: k === 0 ? 1 : 2.2 });
+    }
+    const settledRounds = chosen.filter((k) => k === 0).length;
+    expect(settledRounds).toBeGreaterThan(60);
+    const calls = bestK.mock.calls.length;
+    expect(calls).toBeLessThan(settledRounds / 2);
+    ak.choose(1, 1, context('b'));
+    expect(bestK.mock.calls.length).toBeGreaterThan(calls); // a new sequence: decided at once
+    // a free drafter's shadows may find a repeated passage in any round: every round
+    const free = withCurves(4);
+    free.observeShadow(4, 0, 4, 'a');
+    const freeBest = vi.spyOn(free, 'bestK');
+    for (let r = 0; r < 40; r++) {
+      const k = free.choose(1, 0, context('a'));
+      free.observeShadow(4, 0, 4, 'a');
+      free.observeRound({ batchSize: 1, k, tokensPerRow: 1, seconds: k === 0 ? 1 : 2.2 });
+    }
+    expect(freeBest.mock.calls.length).toBeGreaterThanOrEqual(40);
   });
 });
