@@ -1097,14 +1097,21 @@ export class AdaptiveK {
   /**
    * σ(b): seconds a round at `batchSize` costs per cache slot per row, the slope of the bucket's
    * plain rounds over the cache length (exponentially weighted least squares, spikes left out),
-   * once ≥ 16 rounds spanning ≥ 16 slots were seen; else the one measured outside the rounds
-   * (`observeSlotCost`); else the nearest bucket's, scaled by the ratio of rows (every row's
-   * slots are attended over and copied); else undefined.
+   * once ≥ 16 rounds spanning ≥ 16 slots were seen, but at least the one measured outside the
+   * rounds over 16 … 144 slots (`observeSlotCost`); else that one; else the nearest bucket's,
+   * scaled by the ratio of rows (every row's slots are attended over and copied); else undefined.
    * CPU, batch 8: ~0.033 ms per slot against ~5.2 ms for a round at an empty cache.
+   * At least the measured one: a round's cost need not grow evenly with the cache. H100,
+   * WebGPU, batch 64: flat from 21 to 64 slots, then a step of ~15% (`bench/gpu/h100-run45.txt`
+   * traces) — the slope fitted on a wave's first rounds was near 0, and early speculation that
+   * put the cache 12 slots ahead moved every later round across the step 12 rounds sooner.
    */
   slotCost(batchSize: number): number | undefined {
     const b = bucketOf(batchSize);
-    const near = this.nearest(b, (st) => fittedSlope(st.slope) ?? st.slotPrior);
+    const near = this.nearest(b, (st) => {
+      const fitted = fittedSlope(st.slope);
+      return fitted === undefined ? st.slotPrior : Math.max(fitted, st.slotPrior ?? 0);
+    });
     return near && near[1] * 2 ** (b - near[0]);
   }
 

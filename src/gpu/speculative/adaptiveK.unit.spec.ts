@@ -771,16 +771,22 @@ describe('cache lead (rows share one cache length, set by the longest row)', () 
     expect(ak.expectedLead(0, [40, 40], [100, 100])).toBe(0);
   });
 
-  it('slotCost: the slope of plain rounds over the cache length; a measured prior until it is fitted', () => {
+  it('slotCost: the slope of plain rounds over the cache length, at least the measured one; that one until it is fitted', () => {
     const ak = new AdaptiveK({ kMax: 2 });
     expect(ak.slotCost(8)).toBeUndefined();
-    ak.observeSlotCost(8, 0.001);
-    expect(ak.slotCost(8)).toBe(0.001);
-    expect(ak.slotCost(4)).toBeCloseTo(0.0005, 12); // nearest bucket, scaled by rows
+    ak.observeSlotCost(8, 0.00002);
+    expect(ak.slotCost(8)).toBe(0.00002);
+    expect(ak.slotCost(4)).toBeCloseTo(0.00001, 12); // nearest bucket, scaled by rows
     const rng = new Xoshiro128(3);
     for (let L = 20; L < 150; L++) ak.observeRound({ batchSize: 8, k: 0, tokensPerRow: 1, seconds: 0.005 + 0.00003 * L + 0.0002 * (rng.next() - 0.5), pastLength: L });
     expect(ak.slotCost(8)).toBeGreaterThan(0.000027);
     expect(ak.slotCost(8)).toBeLessThan(0.000033);
+    // A wave's first rounds on a cost that is flat up to 64 slots, then steps up (H100, batch
+    // 64): the measured slope over 16 … 144 slots prices the lead, not the flat fit.
+    const step = new AdaptiveK({ kMax: 2 });
+    step.observeSlotCost(64, 0.00004);
+    for (let L = 20; L < 64; L++) step.observeRound({ batchSize: 64, k: 0, tokensPerRow: 1, seconds: 0.024 + 0.0002 * (rng.next() - 0.5), pastLength: L });
+    expect(step.slotCost(64)).toBe(0.00004);
   });
 
   /** k = 2 at 1.2× a plain round; half the rows accept both drafts, half none (E(2) = 2). */
