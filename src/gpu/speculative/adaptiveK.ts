@@ -223,6 +223,8 @@ interface Arm {
 interface Bucket {
   readonly arms: Map<number, Arm>;
   rounds: number;
+  /** At one row without shadows: a sequence with no acceptance of its own started; probe it once (`choose`). */
+  rowProbe: boolean;
   /** Rounds since k = 0 last ran. */
   sinceZero: number;
   /** Rounds since speculation (any k ≥ 1) last ran. */
@@ -317,7 +319,8 @@ function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
  *    round cost interpolated between measured arms (past the longest measured k: extrapolated at
  *    the steeper of the last segment's slope and the mean slope from k = 0). The
  *    first arm explored is k = 1 (cheapest; measures the cost slope). While k = 0 wins, k = 1 is
- *    probed after 16, 32, … rounds (at most `probeEvery`) so acceptance stays measured; a k = 1
+ *    probed after 16, 32, … rounds (at most `probeEvery`) so acceptance stays measured (a drafter
+ *    with a model and cost curves: at the k the curves price best, `probeK`); a k = 1
  *    predicted below 85% of plain waits `probeEvery` rounds at once (`hopeless`). With a free
  *    drafter (n-gram, rollout reuse: `Drafter.free`) the engine drafts in the shadow of k = 0
  *    rounds and reports what plain decoding then emitted (`observeShadow`): acceptance stays
@@ -411,6 +414,8 @@ export class AdaptiveK {
   private readonly memo = new Map<string, number | undefined>();
   /** At one row: the sequence that ran when its bucket last settled on k = 0 (`choose`'s quiet rounds). */
   private quietRow: string | undefined;
+  /** At one row: the sequence of the last `choose`. */
+  private runningRow: string | undefined;
   /** The last `decide` found k = 0 best and nothing to explore. */
   private settled = false;
   /** r_0, r_1, … as far as asked since the acceptance last changed (`acceptanceAt`). */
@@ -487,9 +492,19 @@ export class AdaptiveK {
     // delayed. At one row only while the same sequence runs and acceptance is measured by
     // speculative rounds alone (no shadows: a draft model), so that k = 0 rounds leave it as it
     // was: a new sequence's draft may win from its first round on, and a free drafter's shadows
-    // may find a repeated passage in any round. (CPU, batch 1, draft model settled on k = 0: the
-    // full comparison every round made plain rounds 4–7% slower than a plain engine's.)
+    // may find a repeated passage in any round. (CPU, batch 1: the full comparison took 40–50 µs
+    // a round after a forward, ~1.5% of a 3 ms plain round.)
     const alone = batchSize === 1 ? lead?.ids?.[0] : undefined;
+    // A new sequence at one row, where only speculative rounds measure acceptance (a draft
+    // model): its drafts may be accepted far more or less than the last one's, on which the
+    // bucket settled; one probe (within the budget) gives it acceptance of its own
+    // (`curveRate` prices a row alone by it). CPU, batch 1: a kept state settled on k = 0 over
+    // a hard sequence ran the next ones at k = 0 with 12 probe rounds in 390 (0.90× plain)
+    // while a fixed k = 4 ran 1.13×.
+    if (alone !== undefined && alone !== this.runningRow) {
+      this.runningRow = alone;
+      st.rowProbe = !this.shadowed && speculated(st) && !this.rows.has(alone);
+    }
     const quietHere = batchSize > 1 || (!this.shadowed && alone !== undefined && alone === this.quietRow);
     if (quietHere && st.quiet > 0 && !st.switched && st.lastK === 0 && !this.probeDue(batchSize)) {
       st.quiet--;
@@ -780,6 +795,7 @@ export class AdaptiveK {
     if (m.k > 0 && m.lead) st.leadSlotRounds += m.lead.slotRounds;
     st.sinceZero = m.k === 0 ? 0 : st.sinceZero + 1;
     if (m.k > 0) {
+      st.rowProbe = false;
       st.sinceSpec = 0;
       // A probe that did not turn speculation on doubles the wait; speculation winning resets it.
       if (this.bestK(m.batchSize) > 0) st.probeAfter = FIRST_PROBE;
@@ -875,7 +891,10 @@ export class AdaptiveK {
     const draft = this.draftCurve(batchSize);
     if (!draft || k >= draft.length) return undefined;
     const rest = this.bucket(batchSize).rest?.value ?? 0;
-    return this.expectedTokens(k) / (c0 * Math.max(curve[k]!, curve[k]! + draft[k]! + rest) + lead);
+    // A row alone: its own acceptance, blended with the pooled one (`rowProposal`).
+    const own = batchSize === 1 && this.row ? this.rowProposal(k) : undefined;
+    const tokens = own ? own.p * own.tokens + 1 - own.p : this.expectedTokens(k);
+    return tokens / (c0 * Math.max(curve[k]!, curve[k]! + draft[k]! + rest) + lead);
   }
 
   /**
@@ -924,7 +943,7 @@ export class AdaptiveK {
     }
     // Blind probes keep acceptance measured; shadow drafts measure it for free once the bucket
     // knows what a speculative round costs (the stale arms above are then explored on prediction).
-    if (cand === null && best === 0 && this.probeDue(batchSize)) {
+    if (cand === null && best === 0 && (this.probeDue(batchSize) || st.rowProbe)) {
       st.probing = true;
       return this.probeK(batchSize);
     }
@@ -1210,7 +1229,7 @@ export class AdaptiveK {
     let st = this.buckets.get(b);
     if (!st) {
       const slope = { n: 0, w: 0, x: 0, y: 0, xx: 0, xy: 0, lo: Infinity, hi: -Infinity };
-      st = { arms: new Map(), rounds: 0, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, quiet: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined, slope, leadSlotRounds: 0, slotPrior: undefined, verifyCurve: undefined, draftCurve: undefined, rest: undefined };
+      st = { arms: new Map(), rounds: 0, rowProbe: false, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, quiet: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined, slope, leadSlotRounds: 0, slotPrior: undefined, verifyCurve: undefined, draftCurve: undefined, rest: undefined };
       this.buckets.set(b, st);
     }
     return st;

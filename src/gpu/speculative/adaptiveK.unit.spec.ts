@@ -1041,6 +1041,29 @@ describe('a draft model at one row (acceptance measured by speculative rounds al
     expect(probe(false).k).toBe(1);
   });
 
+  it('a new sequence gets one probe, then is priced by its own acceptance; the one before keeps its own', () => {
+    // a budget that a's lost first exploration leaves room in (the default's 1.5% would hold the probe back)
+    const ak = new AdaptiveK({ kMax: 4, exploreBudget: 0.3 });
+    ak.observeVerifyCurve(1, verify);
+    ak.observeDraftCurve(1, draft);
+    for (let r = 0; r < 2; r++) ak.observeRound({ batchSize: 1, k: 0, tokensPerRow: 1, seconds: 1 });
+    const round = (id: string, accept: (k: number) => number) => {
+      const k = ak.choose(1, 1, context(id));
+      if (k > 0) ak.observeAcceptance(k, accept(k), k, id);
+      ak.observeRound({ batchSize: 1, k, tokensPerRow: k === 0 ? 1 : 1 + accept(k), seconds: verify[k]! + draft[k]! });
+      return k;
+    };
+    // sequence a: its drafts are rejected; after its first exploration it settles on k = 0
+    const a = Array.from({ length: 40 }, () => round('a', () => 0));
+    expect(a.slice(-20).every((k) => k === 0)).toBe(true);
+    // sequence b: probed at once, its drafts all accepted, and it speculates on
+    const b = Array.from({ length: 30 }, () => round('b', (k) => k));
+    expect(b.slice(0, 2).some((k) => k > 0)).toBe(true);
+    expect(b.slice(-10).every((k) => k > 0)).toBe(true);
+    // back to a (it has acceptance of its own: no probe; priced by its own rejected drafts)
+    expect(Array.from({ length: 3 }, () => round('a', () => 0))).toEqual([0, 0, 0]);
+  });
+
   it('settled on k = 0, compares every k once per 8 rounds while the same sequence runs; a new one gets the full comparison at once', () => {
     const ak = withCurves(4);
     for (let r = 0; r < 40; r++) ak.observeAcceptance(4, 0, 4); // a draft that is never accepted
