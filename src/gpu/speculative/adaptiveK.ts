@@ -411,7 +411,13 @@ export class AdaptiveK {
    * bucket's — and recomputing each (robust means: sorts) took 0.2–0.3 ms a round at batch 8
    * on a CPU with 7 buckets measured, 3–4% of a plain round.
    */
-  private readonly memo = new Map<string, number | undefined>();
+  private readonly memo = new Map<number, number | undefined>();
+  /**
+   * `curveRate` per (bucket, k) for the round being chosen: `choose` asks for it several times
+   * over (the exploit rate, exploration, a probe's k). Cleared with whatever it depends on: the
+   * round's context (`choose`), acceptance, samples, curves.
+   */
+  private readonly rates = new Map<number, number | undefined>();
   /** At one row: the sequence that ran when its bucket last settled on k = 0 (`choose`'s quiet rounds). */
   private quietRow: string | undefined;
   /** At one row: the sequence of the last `choose`. */
@@ -463,6 +469,7 @@ export class AdaptiveK {
     this.catchUpNow = catchUp;
     this.row = batchSize === 1 && lead?.ids?.length === 1 ? this.rows.get(lead.ids[0]!) : undefined;
     this.penalties.clear();
+    this.rates.clear();
     if (this.kMax === 0) return 0;
     const st = this.bucket(batchSize);
     if ((st.arms.get(0)?.samples.length ?? 0) < MIN_PLAIN) return 0;
@@ -637,7 +644,7 @@ export class AdaptiveK {
 
   /** R(b, k): measured tokens per row per second of the arm, or undefined before its first round. */
   measuredRate(batchSize: number, k: number): number | undefined {
-    return this.cached(`r${bucketOf(batchSize)}:${k}`, () => this.computeMeasuredRate(batchSize, k));
+    return this.cached(memoKey(MEMO_RATE, batchSize, k), () => this.computeMeasuredRate(batchSize, k));
   }
 
   private computeMeasuredRate(batchSize: number, k: number): number | undefined {
@@ -649,7 +656,7 @@ export class AdaptiveK {
 
   /** Ĉ(k): seconds of a round with draft length k at `batchSize`, measured or interpolated. */
   expectedCost(batchSize: number, k: number): number | undefined {
-    return this.cached(`c${bucketOf(batchSize)}:${k}`, () => this.computeExpectedCost(batchSize, k));
+    return this.cached(memoKey(MEMO_COST, batchSize, k), () => this.computeExpectedCost(batchSize, k));
   }
 
   private computeExpectedCost(batchSize: number, k: number): number | undefined {
@@ -718,6 +725,7 @@ export class AdaptiveK {
     const st = this.bucket(batchSize);
     st.slotPrior ??= secondsPerSlot;
     this.penalties.clear();
+    this.rates.clear();
   }
 
   /**
@@ -727,6 +735,7 @@ export class AdaptiveK {
   observeVerifyCurve(batchSize: number, curve: readonly number[]): void {
     if (curve.length === 0 || curve.some((x) => !(x > 0))) return;
     this.bucket(batchSize).verifyCurve ??= [...curve];
+    this.rates.clear();
   }
 
   /**
@@ -738,6 +747,7 @@ export class AdaptiveK {
   observeDraftCurve(batchSize: number, curve: readonly number[]): void {
     if (curve.length === 0 || curve.some((x) => !(x >= 0))) return;
     this.bucket(batchSize).draftCurve ??= [...curve];
+    this.rates.clear();
   }
 
   /** The bucket's verify-cost curve, else the nearest bucket's. */
@@ -785,6 +795,7 @@ export class AdaptiveK {
     // rate (the cache was shorter, the machine busier or idler) must not decide for long.
     if (!switched) arm.samples = [...arm.samples, { tokens, seconds: m.seconds }].slice(-(m.k === 0 ? Math.min(this.window, PLAIN_WINDOW) : this.window));
     this.memo.clear(); // rates and costs from before the sample
+    this.rates.clear();
     arm.lastRound = ++st.rounds;
     st.switched = switched;
     st.lastK = m.k;
@@ -812,6 +823,7 @@ export class AdaptiveK {
   observeAcceptance(k: number, accepted: number, proposed?: number, row?: string): void {
     if (k === 0) return;
     this.profile.length = 0;
+    this.rates.clear();
     observeConditional(this.accept, k, accepted, this.decay);
     if (proposed === undefined) return;
     // With the proposal's length: how often a row proposes, and acceptance given a proposal —
@@ -879,6 +891,14 @@ export class AdaptiveK {
    * nearest (a larger batch's curve is the steeper one).
    */
   curveRate(batchSize: number, k: number): number | undefined {
+    const key = memoKey(0, batchSize, k);
+    if (this.rates.has(key)) return this.rates.get(key);
+    const rate = this.computeCurveRate(batchSize, k);
+    this.rates.set(key, rate);
+    return rate;
+  }
+
+  private computeCurveRate(batchSize: number, k: number): number | undefined {
     const curve = this.verifyCurve(batchSize);
     const c0 = this.expectedCost(batchSize, 0);
     if (!curve || k >= curve.length || c0 === undefined) return undefined;
@@ -989,7 +1009,7 @@ export class AdaptiveK {
    * evidence that moves least.
    */
   predictedCost(batchSize: number, k: number): number | undefined {
-    return this.cached(`p${bucketOf(batchSize)}:${k}`, () => this.computePredictedCost(batchSize, k));
+    return this.cached(memoKey(MEMO_PREDICTED, batchSize, k), () => this.computePredictedCost(batchSize, k));
   }
 
   private computePredictedCost(batchSize: number, k: number): number | undefined {
@@ -1217,7 +1237,7 @@ export class AdaptiveK {
   }
 
   /** `compute()`, remembered under `key` until the next observed round. */
-  private cached(key: string, compute: () => number | undefined): number | undefined {
+  private cached(key: number, compute: () => number | undefined): number | undefined {
     if (this.memo.has(key)) return this.memo.get(key);
     const value = compute();
     this.memo.set(key, value);
@@ -1362,6 +1382,14 @@ const SLOPE_DECAY = 0.99;
 const MIN_SLOPE_SAMPLES = 16;
 /** … spanning at least this many cache slots. */
 const MIN_SLOPE_SPAN = 16;
+
+/** What `AdaptiveK`'s memo holds per (bucket, k): a number key (a string built per lookup showed in profiles). */
+const MEMO_RATE = 1;
+const MEMO_COST = 2;
+const MEMO_PREDICTED = 3;
+function memoKey(kind: number, batchSize: number, k: number): number {
+  return (kind * 64 + bucketOf(batchSize)) * 1024 + k;
+}
 
 /** Batch sizes 1, 2, 3–4, 5–8, … share a cost table. */
 export function bucketOf(batchSize: number): number {
