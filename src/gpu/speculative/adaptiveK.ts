@@ -765,8 +765,10 @@ export class AdaptiveK {
     this.memo.clear();
     const st = this.bucket(m.batchSize);
     const tokens = m.tokensPerRow;
-    const plain = this.plainRate(m.batchSize);
     const switched = st.lastK !== null && st.lastK !== m.k;
+    // The plain reference before the sample, for a switch's excess and the ledger (a steady plain
+    // round needs neither).
+    const plain = m.k > 0 || switched ? this.plainRate(m.batchSize) : undefined;
     this.elapsed += m.seconds;
     if (switched && plain !== undefined) {
       // The steady round it replaces: measured, else predicted, else affordable()'s guess.
