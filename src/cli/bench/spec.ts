@@ -292,7 +292,12 @@ export const specBenchmark: Benchmark = {
       // the cost of a cache slot. Measured here, before the timed runs, as the sessions are
       // opened above; printed, since a run's first engine pays it.
       const m0 = performance.now();
-      await measureStartUp(target, new ModelDrafter(draft), B, K_MAX);
+      const measuring = new ModelDrafter(draft);
+      try {
+        await measureStartUp(target, measuring, B, K_MAX);
+      } finally {
+        await measuring.dispose();
+      }
       console.log(`${String(B).padEnd(6)} (adaptive k's start-up measurements, once per process: ${((performance.now() - m0) / 1000).toFixed(2)} s)`);
       const prompts = makePrompts(B * waves, config.vocabSize, 17 + B);
       const old = await generate(previous, { prompts, params, maxNewTokens: tokens, seed: 2 });

@@ -412,14 +412,6 @@ export class AdaptiveK {
    * on a CPU with 7 buckets measured, 3–4% of a plain round.
    */
   private readonly memo = new Map<number, number | undefined>();
-  /**
-   * `curveRate` per (bucket, k) for the round being chosen: `choose` asks for it several times
-   * over (the exploit rate, exploration, a probe's k). Cleared with whatever it depends on: the
-   * round's context (`choose`), acceptance, samples, curves.
-   */
-  private readonly rates = new Map<number, number | undefined>();
-  /** At one row: the sequence that ran when its bucket last settled on k = 0 (`choose`'s quiet rounds). */
-  private quietRow: string | undefined;
   /** At one row: the sequence of the last `choose`. */
   private runningRow: string | undefined;
   /** The last `decide` found k = 0 best and nothing to explore. */
@@ -469,7 +461,6 @@ export class AdaptiveK {
     this.catchUpNow = catchUp;
     this.row = batchSize === 1 && lead?.ids?.length === 1 ? this.rows.get(lead.ids[0]!) : undefined;
     this.penalties.clear();
-    this.rates.clear();
     if (this.kMax === 0) return 0;
     const st = this.bucket(batchSize);
     if ((st.arms.get(0)?.samples.length ?? 0) < MIN_PLAIN) return 0;
@@ -511,8 +502,9 @@ export class AdaptiveK {
     if (alone !== undefined && alone !== this.runningRow) {
       this.runningRow = alone;
       st.rowProbe = !this.shadowed && speculated(st) && !this.rows.has(alone);
+      st.quiet = 0; // a new sequence: the full comparison at once
     }
-    const quietHere = batchSize > 1 || (!this.shadowed && alone !== undefined && alone === this.quietRow);
+    const quietHere = batchSize > 1 || (!this.shadowed && alone !== undefined);
     if (quietHere && st.quiet > 0 && !st.switched && st.lastK === 0 && !this.probeDue(batchSize)) {
       st.quiet--;
       return 0;
@@ -520,7 +512,6 @@ export class AdaptiveK {
     this.settled = false;
     const k = this.decide(batchSize, catchUp);
     st.quiet = this.settled && k === 0 && st.lastK === 0 ? QUIET_ROUNDS - 1 : 0;
-    this.quietRow = alone;
     return k;
   }
 
@@ -725,7 +716,6 @@ export class AdaptiveK {
     const st = this.bucket(batchSize);
     st.slotPrior ??= secondsPerSlot;
     this.penalties.clear();
-    this.rates.clear();
   }
 
   /**
@@ -735,7 +725,6 @@ export class AdaptiveK {
   observeVerifyCurve(batchSize: number, curve: readonly number[]): void {
     if (curve.length === 0 || curve.some((x) => !(x > 0))) return;
     this.bucket(batchSize).verifyCurve ??= [...curve];
-    this.rates.clear();
   }
 
   /**
@@ -747,7 +736,6 @@ export class AdaptiveK {
   observeDraftCurve(batchSize: number, curve: readonly number[]): void {
     if (curve.length === 0 || curve.some((x) => !(x >= 0))) return;
     this.bucket(batchSize).draftCurve ??= [...curve];
-    this.rates.clear();
   }
 
   /** The bucket's verify-cost curve, else the nearest bucket's. */
@@ -797,7 +785,6 @@ export class AdaptiveK {
     // rate (the cache was shorter, the machine busier or idler) must not decide for long.
     if (!switched) arm.samples = [...arm.samples, { tokens, seconds: m.seconds }].slice(-(m.k === 0 ? Math.min(this.window, PLAIN_WINDOW) : this.window));
     this.memo.clear(); // rates and costs from before the sample
-    this.rates.clear();
     arm.lastRound = ++st.rounds;
     st.switched = switched;
     st.lastK = m.k;
@@ -825,7 +812,6 @@ export class AdaptiveK {
   observeAcceptance(k: number, accepted: number, proposed?: number, row?: string): void {
     if (k === 0) return;
     this.profile.length = 0;
-    this.rates.clear();
     observeConditional(this.accept, k, accepted, this.decay);
     if (proposed === undefined) return;
     // With the proposal's length: how often a row proposes, and acceptance given a proposal —
@@ -893,14 +879,6 @@ export class AdaptiveK {
    * nearest (a larger batch's curve is the steeper one).
    */
   curveRate(batchSize: number, k: number): number | undefined {
-    const key = memoKey(0, batchSize, k);
-    if (this.rates.has(key)) return this.rates.get(key);
-    const rate = this.computeCurveRate(batchSize, k);
-    this.rates.set(key, rate);
-    return rate;
-  }
-
-  private computeCurveRate(batchSize: number, k: number): number | undefined {
     const curve = this.verifyCurve(batchSize);
     const c0 = this.expectedCost(batchSize, 0);
     if (!curve || k >= curve.length || c0 === undefined) return undefined;
@@ -981,13 +959,18 @@ export class AdaptiveK {
    */
   private probeK(batchSize: number): number {
     if (this.shadowed || this.draftCurve(batchSize) === undefined) return 1;
-    let k = 1;
-    let rate = this.curveRate(batchSize, 1) ?? 0;
-    for (let kk = 2; kk <= this.kMax; kk++) {
-      const r = this.curveRate(batchSize, kk);
-      if (r !== undefined && r > rate) [k, rate] = [kk, r];
+    return this.bestByCurve(batchSize, 0) ?? 1;
+  }
+
+  /** The k ≥ 1 with the best `curveRate` above `floor` among those `allowed` (checked only for a new best), or null. */
+  private bestByCurve(batchSize: number, floor: number, allowed: (k: number) => boolean = () => true): number | null {
+    let best: number | null = null;
+    let bestRate = floor;
+    for (let k = 1; k <= this.kMax; k++) {
+      const rate = this.curveRate(batchSize, k);
+      if (rate !== undefined && rate > bestRate && allowed(k)) [best, bestRate] = [k, rate];
     }
-    return k;
+    return best;
   }
 
   /**
@@ -1090,14 +1073,9 @@ export class AdaptiveK {
    */
   private bestCurveK(batchSize: number): number | null {
     const plain = this.plainRate(batchSize);
-    let cand: number | null = this.shadowed ? null : 1;
-    if (plain === undefined) return cand;
-    let candRate = plain * (1 + this.minGain);
-    for (let k = 1; k <= this.kMax; k++) {
-      const rate = this.affordable(batchSize, k, this.catchUpNow) ? this.curveRate(batchSize, k) : undefined;
-      if (rate !== undefined && rate > candRate) [cand, candRate] = [k, rate];
-    }
-    return cand;
+    const fallback = this.shadowed ? null : 1;
+    if (plain === undefined) return fallback;
+    return this.bestByCurve(batchSize, plain * (1 + this.minGain), (k) => this.affordable(batchSize, k, this.catchUpNow)) ?? fallback;
   }
 
   /**
