@@ -218,6 +218,46 @@ interface Arm {
   samples: Sample[];
   /** The bucket's round count when this arm last ran. */
   lastRound: number;
+  /**
+   * Σ tokens, Σ seconds and the number of the samples without spikes (`keep`), summed
+   * once when the samples change (`keep`): rates and costs read them every round.
+   */
+  keptTokens: number;
+  keptSeconds: number;
+  kept: number;
+}
+
+/**
+ * Replaces an arm's samples and sums, in order, those without spikes (`plain`: the k = 0 arm's
+ * rule). Spikes: those over 1.5× the median seconds are dropped (≥ 3 samples; for the
+ * plain arm, `plain`, also of two the slower when it took over 1.5× the faster: slowdowns are
+ * one-sided, and a plain rate too low flatters speculation). Another process taking the cores for a moment
+ * must not decide which k wins; on the H200 a plain batch-1 round takes 4.8 ms but now and then
+ * 9.4–10.7 ms (1.96–2.2×), which a 2× cut let through into the plain reference; and a bucket's
+ * first 2 plain rounds at batch 8 (4.8, then 10.4 ms) cut its plain rate by a third, so that
+ * speculation losing 5% was measured as an 11% win for 40 rounds.
+ */
+function keep(arm: Arm, samples: Sample[], plain: boolean): void {
+  arm.samples = samples;
+  let tokens = 0;
+  let seconds = 0;
+  let kept = 0;
+  if (plain && samples.length === 2 && spiked(samples[0]!, samples[1]!)) {
+    const faster = samples[0]!.seconds < samples[1]!.seconds ? samples[0]! : samples[1]!;
+    [tokens, seconds, kept] = [faster.tokens, faster.seconds, 1];
+  } else {
+    const limit = samples.length >= 3 ? SPIKE * medianSeconds(samples) : Infinity;
+    for (const x of samples) if (x.seconds <= limit) tokens += x.tokens;
+    for (const x of samples) if (x.seconds <= limit) [seconds, kept] = [seconds + x.seconds, kept + 1];
+  }
+  arm.keptTokens = tokens;
+  arm.keptSeconds = seconds;
+  arm.kept = kept;
+}
+
+/** The mean seconds of an arm's rounds without spikes. */
+function meanSeconds(arm: Arm): number {
+  return arm.keptSeconds / arm.kept;
 }
 
 interface Bucket {
@@ -241,6 +281,10 @@ interface Bucket {
   refreshes: number;
   /** Plain rounds left before `choose` compares every k again (settled on k = 0). */
   quiet: number;
+  /** Plain rounds before the exploration the last comparison wanted fits the budget, at the soonest (`decide`). */
+  unaffordable: number;
+  /** The catch-up per row when `unaffordable` was priced. */
+  unaffordableCatchUp: number;
   /** The best plain rate measured at this bucket (over ≥ 2 samples). */
   bestPlain: number;
   /**
@@ -258,6 +302,8 @@ interface Bucket {
   slope: SlopeFit;
   /** Σ lead slots × rounds carried over this bucket's speculative rounds (`CacheLead`). */
   leadSlotRounds: number;
+  /** The measured arms' [k, mean seconds], sorted by k (`expectedCost`); undefined once the samples change. */
+  points: ReadonlyArray<readonly [number, number]> | undefined;
   /** A slot cost measured outside the rounds (`observeSlotCost`), until the fit has one. */
   slotPrior: number | undefined;
   /** The target's forward over k + 1 positions in one-position forwards, k = 0 … kMax (`observeVerifyCurve`). */
@@ -290,8 +336,11 @@ interface Ema {
 
 function emaAdd(e: Ema | undefined, x: number, decay: number): Ema {
   if (!e) return { value: x, weight: 1 };
-  const weight = e.weight * decay + 1;
-  return { value: e.value + (x - e.value) / weight, weight };
+  // In place: every holder replaces its own EMA with the result (none is shared), and an
+  // observation per row and position each round allocated one object each.
+  e.weight = e.weight * decay + 1;
+  e.value += (x - e.value) / e.weight;
+  return e;
 }
 
 /**
@@ -406,10 +455,10 @@ export class AdaptiveK {
   /** `leadPenalty` per k for the current context (reset by `choose`). */
   private penalties = new Map<number, number>();
   /**
-   * Rates and costs per (bucket, k) since the last observed round (`cached`). `choose` asks for
-   * them many times over — every k, and for a bucket without its own costs every other
-   * bucket's — and recomputing each (robust means: sorts) took 0.2–0.3 ms a round at batch 8
-   * on a CPU with 7 buckets measured, 3–4% of a plain round.
+   * Costs per (bucket, k) since the last observed round (`cached`). `choose` asks for them many
+   * times over — every k, and for a bucket without its own costs every other bucket's — and
+   * recomputing each took 0.2–0.3 ms a round at batch 8 on a CPU with 7 buckets measured, 3–4%
+   * of a plain round. (Rates need none: an arm sums its samples once when they change, `keep`.)
    */
   private readonly memo = new Map<number, number | undefined>();
   /** At one row: the sequence of the last `choose`. */
@@ -503,15 +552,22 @@ export class AdaptiveK {
       this.runningRow = alone;
       st.rowProbe = !this.shadowed && speculated(st) && !this.rows.has(alone);
       st.quiet = 0; // a new sequence: the full comparison at once
+      st.unaffordable = 0;
     }
     const quietHere = batchSize > 1 || (!this.shadowed && alone !== undefined);
-    if (quietHere && st.quiet > 0 && !st.switched && st.lastK === 0 && !this.probeDue(batchSize)) {
+    // A probe that falls due waits too while the budget cannot afford it yet (`unaffordable`;
+    // unless rows joined since with less to catch up on): CPU, batch 8, draft model, the full
+    // comparison ran in 360 of 432 rounds for a probe whose catch-up the budget never reached.
+    const waiting = st.unaffordable > 0 && catchUp >= st.unaffordableCatchUp;
+    if (quietHere && st.quiet > 0 && !st.switched && st.lastK === 0 && (waiting || !this.probeDue(batchSize))) {
       st.quiet--;
+      if (st.unaffordable > 0) st.unaffordable--;
       return 0;
     }
     this.settled = false;
     const k = this.decide(batchSize, catchUp);
     st.quiet = this.settled && k === 0 && st.lastK === 0 ? QUIET_ROUNDS - 1 : 0;
+    if (st.quiet === 0) st.unaffordable = 0;
     return k;
   }
 
@@ -529,7 +585,13 @@ export class AdaptiveK {
     // costs it leaves behind) stops until the elapsed time makes room again.
     if (best > 0 && this.lossSeconds > 2 * this.budget * this.elapsed + 2 * this.plainRound(batchSize)) return 0;
     const explore = this.candidate(batchSize, best);
-    if (explore !== null && this.affordable(batchSize, explore, catchUp)) return explore;
+    const short = explore === null ? 0 : this.shortfall(batchSize, explore, catchUp);
+    if (explore !== null && short <= 0) return explore;
+    // Plain rounds grow the budget by `budget` × a plain round each (and leave the ledger as it
+    // is): so many rounds pass before the exploration can be afforded, at the soonest — a
+    // stateful drafter's catch-up grows meanwhile (`choose`'s quiet rounds).
+    st.unaffordable = explore === null ? 0 : Math.floor(short / (this.budget * this.plainRound(batchSize)));
+    st.unaffordableCatchUp = catchUp;
     // A bucket's first exploration, while a stateful drafter has next to nothing to catch up on
     // (its state was prefilled at admission), is not held to the budget, which is a fraction of
     // a round at the start: held to it, it waited until the budget outgrew the catch-up price —
@@ -635,43 +697,47 @@ export class AdaptiveK {
 
   /** R(b, k): measured tokens per row per second of the arm, or undefined before its first round. */
   measuredRate(batchSize: number, k: number): number | undefined {
-    return this.cached(memoKey(MEMO_RATE, batchSize, k), () => this.computeMeasuredRate(batchSize, k));
-  }
-
-  private computeMeasuredRate(batchSize: number, k: number): number | undefined {
     const arm = this.bucket(batchSize).arms.get(k);
     if (!arm || arm.samples.length === 0) return undefined;
-    const kept = robust(arm.samples, k === 0);
-    return kept.reduce((s, x) => s + x.tokens, 0) / Math.max(1e-12, kept.reduce((s, x) => s + x.seconds, 0));
+    return arm.keptTokens / Math.max(1e-12, arm.keptSeconds);
   }
 
   /** Ĉ(k): seconds of a round with draft length k at `batchSize`, measured or interpolated. */
   expectedCost(batchSize: number, k: number): number | undefined {
-    return this.cached(memoKey(MEMO_COST, batchSize, k), () => this.computeExpectedCost(batchSize, k));
+    const key = memoKey(MEMO_COST, batchSize, k);
+    const known = this.memo.get(key);
+    if (known !== undefined || this.memo.has(key)) return known;
+    const value = this.computeExpectedCost(batchSize, k);
+    this.memo.set(key, value);
+    return value;
   }
 
   private computeExpectedCost(batchSize: number, k: number): number | undefined {
-    const pts = [...this.bucket(batchSize).arms.entries()]
-      .filter(([, a]) => a.samples.length > 0)
-      .map(([kk, a]) => [kk, meanSeconds(a.samples, kk === 0)] as const)
-      .sort((a, b) => a[0] - b[0]);
+    const st = this.bucket(batchSize);
+    // The measured arms' mean costs by k, once per change of the samples.
+    let pts = st.points;
+    if (!pts) {
+      const list: Array<readonly [number, number]> = [];
+      for (const [kk, a] of st.arms) if (a.samples.length > 0) list.push([kk, meanSeconds(a)]);
+      st.points = pts = list.sort((a, b) => a[0] - b[0]);
+    }
     if (pts.length === 0) return undefined;
-    const exact = pts.find(([kk]) => kk === k);
-    if (exact) return exact[1];
+    // pts[0 … i − 1]: the measured k below k; pts[i …]: k and above.
+    let i = 0;
+    while (i < pts.length && pts[i]![0] < k) i++;
+    if (i < pts.length && pts[i]![0] === k) return pts[i]![1];
     if (pts.length === 1) return undefined;
-    const below = pts.filter(([kk]) => kk < k);
-    const above = pts.filter(([kk]) => kk > k);
     const line = ([k0, c0]: readonly [number, number], [k1, c1]: readonly [number, number]) => c0 + (Math.max(0, c1 - c0) / (k1 - k0)) * (k - k0);
-    if (below.length > 0 && above.length > 0) return line(below[below.length - 1]!, above[0]!);
-    if (below.length >= 2) {
+    if (i > 0 && i < pts.length) return line(pts[i - 1]!, pts[i]!);
+    if (i >= 2) {
       // Past the longest measured k: the steeper of the last segment and the mean slope from
       // k = 0 (a noisy pair of nearly equal costs, e.g. k = 2, 3 at 1.85× plain on a CPU, would
       // otherwise price k = 6 like k = 3 and send exploration there).
-      const last = below[below.length - 1]!;
-      const local = line(below[below.length - 2]!, last);
-      return below[0]![0] === 0 ? Math.max(local, line(below[0]!, last)) : local;
+      const last = pts[i - 1]!;
+      const local = line(pts[i - 2]!, last);
+      return pts[0]![0] === 0 ? Math.max(local, line(pts[0]!, last)) : local;
     }
-    return Math.min(above[0]![1], line(above[0]!, above[1]!));
+    return Math.min(pts[0]![1], line(pts[0]!, pts[1]!));
   }
 
   /** E(k): expected tokens emitted per sequence-round with draft length k. */
@@ -780,10 +846,17 @@ export class AdaptiveK {
     // Speculative rounds, and the plain round that switches back after them, go to the ledger.
     if ((m.k > 0 || switched) && plain !== undefined) this.ledger += m.seconds - tokens / plain;
     let arm = st.arms.get(m.k);
-    if (!arm) st.arms.set(m.k, (arm = { samples: [], lastRound: 0 }));
+    if (!arm) st.arms.set(m.k, (arm = { samples: [], lastRound: 0, keptTokens: 0, keptSeconds: 0, kept: 0 }));
     // k = 0 keeps fewer samples: while speculating it runs only in refreshes, and an old plain
     // rate (the cache was shorter, the machine busier or idler) must not decide for long.
-    if (!switched) arm.samples = [...arm.samples, { tokens, seconds: m.seconds }].slice(-(m.k === 0 ? Math.min(this.window, PLAIN_WINDOW) : this.window));
+    if (!switched) {
+      const samples = arm.samples;
+      samples.push({ tokens, seconds: m.seconds });
+      const over = samples.length - (m.k === 0 ? Math.min(this.window, PLAIN_WINDOW) : this.window);
+      if (over > 0) samples.splice(0, over);
+      keep(arm, samples, m.k === 0);
+      st.points = undefined;
+    }
     this.memo.clear(); // rates and costs from before the sample
     arm.lastRound = ++st.rounds;
     st.switched = switched;
@@ -791,7 +864,7 @@ export class AdaptiveK {
     if (m.k === 0 && st.refreshLeft > 0) st.refreshLeft--;
     if (m.k === 0 && !switched && arm.samples.length >= MIN_PLAIN) st.bestPlain = Math.max(st.bestPlain, this.measuredRate(m.batchSize, 0)!);
     // Plain rounds fit the slot cost; a spike (another process on the cores) is left out.
-    if (m.k === 0 && !switched && m.pastLength !== undefined && m.seconds <= SPIKE * meanSeconds(arm.samples, true)) fitSlope(st.slope, m.pastLength, m.seconds);
+    if (m.k === 0 && !switched && m.pastLength !== undefined && m.seconds <= SPIKE * meanSeconds(arm)) fitSlope(st.slope, m.pastLength, m.seconds);
     if (m.k > 0 && m.lead) st.leadSlotRounds += m.lead.slotRounds;
     st.sinceZero = m.k === 0 ? 0 : st.sinceZero + 1;
     if (m.k > 0) {
@@ -1105,12 +1178,17 @@ export class AdaptiveK {
    * plain rounds costs a catch-up over 100 tokens per row, not the first probe's 20.
    */
   private affordable(batchSize: number, k: number, catchUpTokens: number): boolean {
+    return this.shortfall(batchSize, k, catchUpTokens) <= 0;
+  }
+
+  /** Seconds by which exploring `k` now exceeds the budget (`affordable` when ≤ 0). */
+  private shortfall(batchSize: number, k: number, catchUpTokens: number): number {
     const st = this.bucket(batchSize);
     const plainRound = this.plainRound(batchSize);
     const cost = this.predictedCost(batchSize, k) ?? plainRound * (1 + 0.5 * k);
     const catchUp = st.lastK === 0 && k > 0 ? (this.catchUpPerToken(batchSize) ?? 0) * catchUpTokens : 0;
     const switching = st.lastK !== k ? 2 * (st.switchExcess?.value ?? 0) + catchUp : 0;
-    return this.lossSeconds + Math.max(0, cost + this.leadPenalty(batchSize, k) - plainRound) + switching <= this.budget * this.elapsed + plainRound;
+    return this.lossSeconds + Math.max(0, cost + this.leadPenalty(batchSize, k) - plainRound) + switching - (this.budget * this.elapsed + plainRound);
   }
 
   /**
@@ -1229,44 +1307,31 @@ export class AdaptiveK {
     let st = this.buckets.get(b);
     if (!st) {
       const slope = { n: 0, w: 0, x: 0, y: 0, xx: 0, xy: 0, lo: Infinity, hi: -Infinity };
-      st = { arms: new Map(), rounds: 0, rowProbe: false, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, quiet: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined, slope, leadSlotRounds: 0, slotPrior: undefined, verifyCurve: undefined, draftCurve: undefined, rest: undefined };
+      st = { arms: new Map(), rounds: 0, rowProbe: false, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, quiet: 0, unaffordable: 0, unaffordableCatchUp: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined, slope, leadSlotRounds: 0, points: undefined, slotPrior: undefined, verifyCurve: undefined, draftCurve: undefined, rest: undefined };
       this.buckets.set(b, st);
     }
     return st;
   }
 }
 
-/**
- * Samples without spikes: those over 1.5× the median seconds are dropped (≥ 3 samples; for the
- * plain arm, `plain`, also of two the slower when it took over 1.5× the faster: slowdowns are
- * one-sided, and a plain rate too low flatters speculation). Another process taking the cores for a moment
- * must not decide which k wins; on the H200 a plain batch-1 round takes 4.8 ms but now and then
- * 9.4–10.7 ms (1.96–2.2×), which a 2× cut let through into the plain reference; and a bucket's
- * first 2 plain rounds at batch 8 (4.8, then 10.4 ms) cut its plain rate by a third, so that
- * speculation losing 5% was measured as an 11% win for 40 rounds.
- */
-function robust(samples: readonly Sample[], plain = false): readonly Sample[] {
-  // An arm's samples are replaced, never changed, when a round is added: one filtering per array.
-  const known = robustMemo.get(samples);
-  if (known) return known;
-  const kept = filterSpikes(samples, plain);
-  robustMemo.set(samples, kept);
-  return kept;
+/** Whether the slower of two rounds took over `SPIKE` × the faster. */
+function spiked(a: Sample, b: Sample): boolean {
+  return Math.max(a.seconds, b.seconds) > SPIKE * Math.min(a.seconds, b.seconds);
 }
 
-const robustMemo = new WeakMap<readonly Sample[], readonly Sample[]>();
-
-function filterSpikes(samples: readonly Sample[], plain: boolean): readonly Sample[] {
-  if (plain && samples.length === 2) {
-    const [a, b] = samples as [Sample, Sample];
-    if (Math.max(a.seconds, b.seconds) > SPIKE * Math.min(a.seconds, b.seconds)) return [a.seconds < b.seconds ? a : b];
-    return samples;
+/** The lower median of the samples' seconds (an arm holds at most `window` samples). */
+function medianSeconds(samples: readonly Sample[]): number {
+  const sorted = scratch.length >= samples.length ? scratch : (scratch = new Float64Array(samples.length));
+  // Insertion sort of a handful of numbers, in a buffer kept across calls.
+  for (let i = 0; i < samples.length; i++) {
+    const x = samples[i]!.seconds;
+    let j = i;
+    for (; j > 0 && sorted[j - 1]! > x; j--) sorted[j] = sorted[j - 1]!;
+    sorted[j] = x;
   }
-  if (samples.length < 3) return samples;
-  const sorted = samples.map((s) => s.seconds).sort((a, b) => a - b);
-  const median = sorted[(sorted.length - 1) >> 1]!;
-  return samples.filter((s) => s.seconds <= SPIKE * median);
+  return sorted[(samples.length - 1) >> 1]!;
 }
+let scratch = new Float64Array(16);
 
 /** The bucket has run a speculative round (any arm k ≥ 1). */
 function speculated(st: Bucket): boolean {
@@ -1323,13 +1388,8 @@ function fittedSlope(f: SlopeFit): number | undefined {
   return Math.max(0, (f.xy - f.x * f.y) / variance);
 }
 
-function meanSeconds(samples: readonly Sample[], plain = false): number {
-  const kept = robust(samples, plain);
-  return kept.reduce((s, x) => s + x.seconds, 0) / kept.length;
-}
-
 const MIN_PLAIN = 2;
-/** Round seconds over this multiple of the arm's median are spikes (`robust`). */
+/** Round seconds over this multiple of the arm's median are spikes (`keep`). */
 const SPIKE = 1.5;
 const PLAIN_WINDOW = 4;
 const MIN_SAMPLES = 3;
@@ -1364,7 +1424,6 @@ const MIN_SLOPE_SAMPLES = 16;
 const MIN_SLOPE_SPAN = 16;
 
 /** What `AdaptiveK`'s memo holds per (bucket, k): a number key (a string built per lookup showed in profiles). */
-const MEMO_RATE = 1;
 const MEMO_COST = 2;
 const MEMO_PREDICTED = 3;
 function memoKey(kind: number, batchSize: number, k: number): number {

@@ -866,6 +866,28 @@ describe('quiet rounds (settled on k = 0)', () => {
     expect(gaps(eight.chosen).length).toBeGreaterThanOrEqual(4);
     expect(gaps(eight.chosen)).toEqual(gaps(one.chosen));
   });
+
+  it('a due probe the budget cannot afford waits in quiet rounds too, until rows join with less to catch up on', () => {
+    // A draft model at 8 rows: its catch-up over the tokens it missed costs 0.5 s per token per
+    // row (a plain round: 1 s), and grows by one token a round, faster than the budget.
+    const ak = new AdaptiveK({ kMax: 2 });
+    for (let s = 0; s < 8; s++) ak.observeAcceptance(1, 0);
+    ak.observeCatchUp(8, 20, 10);
+    const bestK = vi.spyOn(ak, 'bestK');
+    let catchUp = 10;
+    for (let r = 0; r < 220; r++, catchUp++) {
+      const k = ak.choose(8, catchUp);
+      expect(k).toBe(0); // never affordable
+      ak.observeRound({ batchSize: 8, k, tokensPerRow: 1, seconds: 1 });
+    }
+    // probes fall due after 16 plain rounds; from then on the comparison runs once per 8 rounds
+    expect(bestK.mock.calls.length).toBeLessThan(220 / 8 + 20);
+    // rows joined whose state was prefilled (one token each to catch up on): the comparison runs
+    // at once, and the probe fits the budget now
+    const before = bestK.mock.calls.length;
+    expect(ak.choose(8, 1)).toBe(1);
+    expect(bestK.mock.calls.length).toBeGreaterThan(before);
+  });
 });
 
 describe('free drafters at one row: rates given a proposal (curveRate)', () => {
