@@ -272,6 +272,8 @@ interface Bucket {
   probeAfter: number;
   /** The last choice at this bucket was a k = 1 probe. */
   probing: boolean;
+  /** Rounds a probe at one row without shadows still runs (`PROBE_ROUNDS`). */
+  probeLeft: number;
   /** k of the bucket's last round, and whether it differed from the round before. */
   lastK: number | null;
   switched: boolean;
@@ -513,6 +515,16 @@ export class AdaptiveK {
     if (this.kMax === 0) return 0;
     const st = this.bucket(batchSize);
     if ((st.arms.get(0)?.samples.length ?? 0) < MIN_PLAIN) return 0;
+    // A probe at one row without shadows runs `PROBE_ROUNDS` rounds, within the budget or not
+    // once it started (the switch in and the catch-up, its dear part, are paid in its first
+    // round): one row's round emits 1 to k + 1 tokens, and a probe cut to one round by the
+    // budget was judged on one acceptance observation. CPU, batch 1, draft model: probes of 1–2
+    // rounds emitted 1–3 tokens where steady rounds averaged 2.7, and adaptive k stayed at
+    // k = 0 for hundreds of rounds (0.95× plain) while a fixed k = 4 ran 1.15×.
+    if (st.probeLeft > 0 && st.lastK !== null && st.lastK > 0) {
+      st.probeLeft--;
+      return st.lastK;
+    }
     // A k just switched to runs a second round: the first round after a switch pays for the
     // change of shapes (on a CPU, ~+50% for a plain step right after a longer one) and is not
     // a sample of the arm.
@@ -586,7 +598,10 @@ export class AdaptiveK {
     if (best > 0 && this.lossSeconds > 2 * this.budget * this.elapsed + 2 * this.plainRound(batchSize)) return 0;
     const explore = this.candidate(batchSize, best);
     const short = explore === null ? 0 : this.shortfall(batchSize, explore, catchUp);
-    if (explore !== null && short <= 0) return explore;
+    if (explore !== null && short <= 0) {
+      if (st.probing && batchSize === 1 && !this.shadowed) st.probeLeft = PROBE_ROUNDS - 1;
+      return explore;
+    }
     // Plain rounds grow the budget by `budget` × a plain round each (and leave the ledger as it
     // is): so many rounds pass before the exploration can be afforded, at the soonest — a
     // stateful drafter's catch-up grows meanwhile (`choose`'s quiet rounds).
@@ -833,8 +848,13 @@ export class AdaptiveK {
         st.catchUpCost = emaAdd(st.catchUpCost, Math.max(0, excess - (st.switchExcess?.value ?? 0)) / m.catchUp!, SWITCH_DECAY);
       } else st.switchExcess = emaAdd(st.switchExcess, excess, SWITCH_DECAY);
     }
-    // A speculative round's cost beyond the curves, in plain rounds (`curveRate`).
-    if (m.k > 0 && !switched) {
+    // A speculative round's cost beyond the curves, in plain rounds (`curveRate`); not from a
+    // spike (over `SPIKE` × the arm's mean round: another process took the cores), which the
+    // arm's samples leave out too (CPU, batch 1, draft model: one 16 ms round among 6–7 ms
+    // ones, with three unlucky ones, priced a k = 4 that ran 1.25× plain below plain).
+    const armBefore = st.arms.get(m.k);
+    const spike = armBefore !== undefined && armBefore.kept >= MIN_SAMPLES && m.seconds > SPIKE * meanSeconds(armBefore);
+    if (m.k > 0 && !switched && !spike) {
       const curve = this.verifyCurve(m.batchSize);
       const draft = this.draftCurve(m.batchSize);
       const c0 = this.expectedCost(m.batchSize, 0);
@@ -1307,7 +1327,7 @@ export class AdaptiveK {
     let st = this.buckets.get(b);
     if (!st) {
       const slope = { n: 0, w: 0, x: 0, y: 0, xx: 0, xy: 0, lo: Infinity, hi: -Infinity };
-      st = { arms: new Map(), rounds: 0, rowProbe: false, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, quiet: 0, unaffordable: 0, unaffordableCatchUp: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined, slope, leadSlotRounds: 0, points: undefined, slotPrior: undefined, verifyCurve: undefined, draftCurve: undefined, rest: undefined };
+      st = { arms: new Map(), rounds: 0, rowProbe: false, sinceZero: 0, sinceSpec: 0, probeAfter: FIRST_PROBE, probing: false, probeLeft: 0, lastK: null, switched: false, refreshLeft: 0, refreshes: 0, quiet: 0, unaffordable: 0, unaffordableCatchUp: 0, bestPlain: 0, switchExcess: undefined, catchUpCost: undefined, slope, leadSlotRounds: 0, points: undefined, slotPrior: undefined, verifyCurve: undefined, draftCurve: undefined, rest: undefined };
       this.buckets.set(b, st);
     }
     return st;
@@ -1397,6 +1417,8 @@ const MIN_SAMPLES = 3;
 const FIRST_ACCEPTANCE = 8;
 const STALE_ROUNDS = 64;
 const FIRST_PROBE = 16;
+/** Rounds of a probe at one row where only speculative rounds measure acceptance (`choose`). */
+const PROBE_ROUNDS = 4;
 /** History weight of the switch-cost estimate per observed switch. */
 const SWITCH_DECAY = 0.8;
 /** Speculation's margin over plain that doubles the rounds between refreshes (twice it: 4×). */
