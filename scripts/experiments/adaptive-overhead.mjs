@@ -12,7 +12,8 @@
 // Environment: B (batch size, default 1), DRAFTER (model | ngram, default model), REPS (default
 // 20), ONLY (one engine's name), NOSPIN=1 (the target's intra-op threads sleep between runs).
 // Measured (2 cores): B=1 model: akmin 0.96–0.99, akfull 0.91–0.94; NOSPIN=1: every engine 25%
-// slower and the gap gone; B=8 ngram: akmin 1.00, akfull 0.975, akreal 0.98.
+// slower and the gap gone; B=8 ngram: akmin 1.00, akfull 0.975, akreal 0.98. Ninth session (cheaper
+// rounds; REPS=16, B=8 ngram): akmin 0.985, akfull 0.977, akreal 0.981.
 import { parseConfig } from '../../dist/gpu/model/config.js';
 import { randomWeights } from '../../dist/gpu/model/llamaWeights.js';
 import { loadDecoder } from '../../dist/gpu/runtime/loadDecoder.js';
