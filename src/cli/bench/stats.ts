@@ -1,7 +1,25 @@
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
 /** The median of `xs` (the mean of the middle two for an even count; NaN when empty). */
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return Number.NaN;
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * A full garbage collection on demand (V8's `gc`, exposed at run time). A timed run must not pay
+ * for the garbage of the run before it: on a CPU, plain runs right after a speculative run with a
+ * draft model (draft caches, multi-position outputs: external buffers V8 frees only when it
+ * collects) took 8–12% longer than plain runs after plain runs, and with a collection between
+ * runs the same (docs/speculative-decoding.md, ninth session). The benchmarks collect before
+ * each timed run, outside its time, and at its end, inside it: each run pays for its own garbage.
+ */
+export function fullCollector(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as unknown;
+  if (typeof gc !== 'function') throw new Error('bench: V8 did not expose gc() (--expose-gc)');
+  return gc as () => void;
 }
