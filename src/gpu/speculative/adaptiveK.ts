@@ -219,8 +219,8 @@ interface Arm {
   /** The bucket's round count when this arm last ran. */
   lastRound: number;
   /**
-   * Σ tokens, Σ seconds and the number of the samples without spikes (`keep`), summed
-   * once when the samples change (`keep`): rates and costs read them every round.
+   * Σ tokens, Σ seconds and the number of the samples without spikes, summed once when the
+   * samples change (`keep`): rates and costs read them every round.
    */
   keptTokens: number;
   keptSeconds: number;
@@ -229,13 +229,13 @@ interface Arm {
 
 /**
  * Replaces an arm's samples and sums, in order, those without spikes (`plain`: the k = 0 arm's
- * rule). Spikes: those over 1.5× the median seconds are dropped (≥ 3 samples; for the
- * plain arm, `plain`, also of two the slower when it took over 1.5× the faster: slowdowns are
- * one-sided, and a plain rate too low flatters speculation). Another process taking the cores for a moment
- * must not decide which k wins; on the H200 a plain batch-1 round takes 4.8 ms but now and then
- * 9.4–10.7 ms (1.96–2.2×), which a 2× cut let through into the plain reference; and a bucket's
- * first 2 plain rounds at batch 8 (4.8, then 10.4 ms) cut its plain rate by a third, so that
- * speculation losing 5% was measured as an 11% win for 40 rounds.
+ * rule). Spikes: samples over 1.5× the median seconds (≥ 3 samples; for the plain arm also, of
+ * two, the slower when it took over 1.5× the faster: slowdowns are one-sided, and a plain rate
+ * too low flatters speculation). Another process taking the cores for a moment must not decide
+ * which k wins; on the H200 a plain batch-1 round takes 4.8 ms but now and then 9.4–10.7 ms
+ * (1.96–2.2×), which a 2× cut let through into the plain reference; and a bucket's first 2 plain
+ * rounds at batch 8 (4.8, then 10.4 ms) cut its plain rate by a third, so that speculation
+ * losing 5% was measured as an 11% win for 40 rounds.
  */
 function keep(arm: Arm, samples: Sample[], plain: boolean): void {
   arm.samples = samples;
@@ -244,11 +244,17 @@ function keep(arm: Arm, samples: Sample[], plain: boolean): void {
   let kept = 0;
   if (plain && samples.length === 2 && spiked(samples[0]!, samples[1]!)) {
     const faster = samples[0]!.seconds < samples[1]!.seconds ? samples[0]! : samples[1]!;
-    [tokens, seconds, kept] = [faster.tokens, faster.seconds, 1];
+    tokens = faster.tokens;
+    seconds = faster.seconds;
+    kept = 1;
   } else {
     const limit = samples.length >= 3 ? SPIKE * medianSeconds(samples) : Infinity;
-    for (const x of samples) if (x.seconds <= limit) tokens += x.tokens;
-    for (const x of samples) if (x.seconds <= limit) [seconds, kept] = [seconds + x.seconds, kept + 1];
+    for (const x of samples) {
+      if (x.seconds > limit) continue;
+      tokens += x.tokens;
+      seconds += x.seconds;
+      kept++;
+    }
   }
   arm.keptTokens = tokens;
   arm.keptSeconds = seconds;
@@ -852,8 +858,8 @@ export class AdaptiveK {
     // spike (over `SPIKE` × the arm's mean round: another process took the cores), which the
     // arm's samples leave out too (CPU, batch 1, draft model: one 16 ms round among 6–7 ms
     // ones, with three unlucky ones, priced a k = 4 that ran 1.25× plain below plain).
-    const armBefore = st.arms.get(m.k);
-    const spike = armBefore !== undefined && armBefore.kept >= MIN_SAMPLES && m.seconds > SPIKE * meanSeconds(armBefore);
+    let arm = st.arms.get(m.k);
+    const spike = arm !== undefined && arm.kept >= MIN_SAMPLES && m.seconds > SPIKE * meanSeconds(arm);
     if (m.k > 0 && !switched && !spike) {
       const curve = this.verifyCurve(m.batchSize);
       const draft = this.draftCurve(m.batchSize);
@@ -865,7 +871,6 @@ export class AdaptiveK {
     }
     // Speculative rounds, and the plain round that switches back after them, go to the ledger.
     if ((m.k > 0 || switched) && plain !== undefined) this.ledger += m.seconds - tokens / plain;
-    let arm = st.arms.get(m.k);
     if (!arm) st.arms.set(m.k, (arm = { samples: [], lastRound: 0, keptTokens: 0, keptSeconds: 0, kept: 0 }));
     // k = 0 keeps fewer samples: while speculating it runs only in refreshes, and an old plain
     // rate (the cache was shorter, the machine busier or idler) must not decide for long.
@@ -1339,10 +1344,12 @@ function spiked(a: Sample, b: Sample): boolean {
   return Math.max(a.seconds, b.seconds) > SPIKE * Math.min(a.seconds, b.seconds);
 }
 
-/** The lower median of the samples' seconds (an arm holds at most `window` samples). */
+/**
+ * The lower median of the samples' seconds (an arm holds at most `window` samples): an insertion
+ * sort of a handful of numbers in a buffer kept across calls (single-threaded; no allocation).
+ */
 function medianSeconds(samples: readonly Sample[]): number {
   const sorted = scratch.length >= samples.length ? scratch : (scratch = new Float64Array(samples.length));
-  // Insertion sort of a handful of numbers, in a buffer kept across calls.
   for (let i = 0; i < samples.length; i++) {
     const x = samples[i]!.seconds;
     let j = i;
