@@ -207,6 +207,11 @@ describe('measured cost curves (AdaptiveK.curveRate)', () => {
     expect(observed.map(([kind, b, curve]) => [kind, b, curve.length])).toEqual([['verify', 1, 4], ['draft', 1, 4], ['verify', 4, 4], ['draft', 4, 4]]);
     const verify1 = observed[0]![2];
     expect(verify1[0]).toBe(1); // in one-position forwards
+    // priced from the curves at the engine's batch (its first rounds there are plain ones) …
+    expect(ak.curveRate(4, 2)).toBeGreaterThan(0);
+    // … and at one row once a plain round's cost is known there (the wave's last two rows may
+    // finish in the same round, so the engine need not have run one row alone)
+    for (let r = 0; r < 2; r++) ak.observeRound({ batchSize: 1, k: 0, tokensPerRow: 1, seconds: 0.01 });
     expect(ak.curveRate(1, 2)).toBeGreaterThan(0);
     // a stateless drafter without measureCost, not free: no curves, no curve rates
     const none = new AdaptiveK({ kMax: 3 });
