@@ -63,7 +63,7 @@ import { truncatedDraft } from '../../gpu/speculative/truncatedDraft.js';
 import { measureStartUp } from '../../gpu/speculative/warmUp.js';
 import type { F32Tensor } from '../../gpu/weights/tensor.js';
 import type { Benchmark } from './index.js';
-import { fullCollector, median } from './stats.js';
+import { collectedTimer, median } from './stats.js';
 
 /** Plain decoding runs again after this many configurations (the paired column's reference). */
 const PLAIN_EVERY = 3;
@@ -248,8 +248,8 @@ export const specBenchmark: Benchmark = {
     const cut = truncatedDraft(config, weights, draftLayers);
     // the fused graph (fewer, larger dispatches): the decoder's default on WebGPU; --fused / --plain force it
     const fused = options['fused'] === true || (device === 'webgpu' && options['plain'] !== true);
-    // A full collection around every timed run (`fullCollector`): each run pays for its own garbage only.
-    const collect = fullCollector();
+    // A full collection around every timed run (`collectedTimer`): each run pays for its own garbage only.
+    const timed = collectedTimer();
     const target = await loadDecoder({ config, weights, name: 'bench-target' }, { device, fused });
     // On a CPU the draft session gets one intra-op thread: a multi-threaded pool keeps spinning
     // after each draft step and slows the target's next forward ~2× on a small machine.
@@ -335,16 +335,15 @@ export const specBenchmark: Benchmark = {
       const ratios = configs.map((): number[] => []); // per repetition: rate over the plain runs around it
       const best = configs.map(() => ({ sec: Infinity, emitted: 0, same: true, counters: emptyStats(), draftSeconds: 0, verifySeconds: 0, kSum: 0, rounds: 0, kCounts: [] as readonly number[], specRowRounds: 0, specEmitted: 0, explore: 0 }));
       for (let rep = 0; rep < reps; rep++) {
-        collect();
-        const t0 = performance.now();
         const out: number[][] = [];
-        for (let w = 0; w < waves; w++) {
-          const wave = prompts.slice(w * B, (w + 1) * B);
-          const res = await generate(target, { prompts: wave, params, maxNewTokens: wave.map((_, j) => lengthOf(w * B + j)), seed: 1 });
-          out.push(...res.map((r) => r.tokenIds));
-        }
-        collect();
-        genSec = Math.min(genSec, (performance.now() - t0) / 1000);
+        const generated = await timed(async () => {
+          for (let w = 0; w < waves; w++) {
+            const wave = prompts.slice(w * B, (w + 1) * B);
+            const res = await generate(target, { prompts: wave, params, maxNewTokens: wave.map((_, j) => lengthOf(w * B + j)), seed: 1 });
+            out.push(...res.map((r) => r.tokenIds));
+          }
+        });
+        genSec = Math.min(genSec, generated.seconds);
         genTokens = out.reduce((n, t) => n + t.length, 0);
         reference = out;
         // Odd repetitions run the configurations in reverse order: a machine that speeds up or
@@ -372,11 +371,7 @@ export const specBenchmark: Benchmark = {
           prompts.forEach((p, i) =>
             engine.add({ requestId: `r${i}`, promptId: `p${i}`, groupIndex: 0, promptTokenIds: p, sampling: { ...params, maxNewTokens: lengthOf(i), seed: 1000 + i, stopTokenIds: [], stopStrings: [] } }),
           );
-          collect(); // the garbage of the runs before, outside this run's time
-          const s0 = performance.now();
-          const done = await engine.runToCompletion();
-          collect(); // its own garbage, inside its time
-          const sec = (performance.now() - s0) / 1000;
+          const { result: done, seconds: sec } = await timed(() => engine.runToCompletion());
           const t = engine.timings;
           const b = best[ci]!;
           const emitted = done.reduce((s, d) => s + d.tokenIds.length, 0);

@@ -10,16 +10,22 @@ export function median(xs: readonly number[]): number {
 }
 
 /**
- * A full garbage collection on demand (V8's `gc`, exposed at run time). A timed run must not pay
- * for the garbage of the run before it: on a CPU, plain runs right after a speculative run with a
- * draft model (draft caches, multi-position outputs: external buffers V8 frees only when it
- * collects) took 8–12% longer than plain runs after plain runs, and with a collection between
- * runs the same (docs/speculative-decoding.md, ninth session). The benchmarks collect before
- * each timed run, outside its time, and at its end, inside it: each run pays for its own garbage.
+ * A timer that runs a full garbage collection (V8's `gc`, exposed at run time) before each timed
+ * run, outside its time, and at its end, inside it: each run pays for its own garbage and not for
+ * the run's before. On a CPU, plain runs right after a speculative run with a draft model (draft
+ * caches, multi-position outputs: external buffers V8 frees only when it collects) took 8–12%
+ * longer than plain runs after plain runs, and with a collection between runs the same
+ * (docs/speculative-decoding.md, ninth session).
  */
-export function fullCollector(): () => void {
+export function collectedTimer(): <T>(run: () => Promise<T>) => Promise<{ result: T; seconds: number }> {
   v8.setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as unknown;
   if (typeof gc !== 'function') throw new Error('bench: V8 did not expose gc() (--expose-gc)');
-  return gc as () => void;
+  return async (run) => {
+    (gc as () => void)();
+    const t0 = performance.now();
+    const result = await run();
+    (gc as () => void)();
+    return { result, seconds: (performance.now() - t0) / 1000 };
+  };
 }

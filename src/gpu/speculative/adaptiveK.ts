@@ -463,10 +463,11 @@ export class AdaptiveK {
   /** `leadPenalty` per k for the current context (reset by `choose`). */
   private penalties = new Map<number, number>();
   /**
-   * Costs per (bucket, k) since the last observed round (`cached`). `choose` asks for them many
-   * times over — every k, and for a bucket without its own costs every other bucket's — and
-   * recomputing each took 0.2–0.3 ms a round at batch 8 on a CPU with 7 buckets measured, 3–4%
-   * of a plain round. (Rates need none: an arm sums its samples once when they change, `keep`.)
+   * Predicted costs per (bucket, k) since the last observed round (`cached`): `choose` asks for
+   * them many times over, and for a bucket without its own costs each walks every other bucket's
+   * (at batch 8 on a CPU with 7 buckets measured, 0.2–0.3 ms a round before the memo). Measured
+   * rates and costs need none: an arm sums its samples once when they change (`keep`), and a
+   * bucket keeps its sorted cost points (`points`).
    */
   private readonly memo = new Map<number, number | undefined>();
   /** At one row: the sequence of the last `choose`. */
@@ -725,15 +726,6 @@ export class AdaptiveK {
 
   /** Ĉ(k): seconds of a round with draft length k at `batchSize`, measured or interpolated. */
   expectedCost(batchSize: number, k: number): number | undefined {
-    const key = memoKey(MEMO_COST, batchSize, k);
-    const known = this.memo.get(key);
-    if (known !== undefined || this.memo.has(key)) return known;
-    const value = this.computeExpectedCost(batchSize, k);
-    this.memo.set(key, value);
-    return value;
-  }
-
-  private computeExpectedCost(batchSize: number, k: number): number | undefined {
     const st = this.bucket(batchSize);
     // The measured arms' mean costs by k, once per change of the samples.
     let pts = st.points;
@@ -837,7 +829,6 @@ export class AdaptiveK {
 
   /** Records one round: its arm's sample, the exploration ledger, the bucket's counters. */
   observeRound(m: RoundMeasurement): void {
-    this.memo.clear();
     const st = this.bucket(m.batchSize);
     const tokens = m.tokensPerRow;
     const switched = st.lastK !== null && st.lastK !== m.k;
@@ -882,7 +873,7 @@ export class AdaptiveK {
       keep(arm, samples, m.k === 0);
       st.points = undefined;
     }
-    this.memo.clear(); // rates and costs from before the sample
+    this.memo.clear(); // predicted costs from before the sample
     arm.lastRound = ++st.rounds;
     st.switched = switched;
     st.lastK = m.k;
@@ -1092,7 +1083,7 @@ export class AdaptiveK {
    * evidence that moves least.
    */
   predictedCost(batchSize: number, k: number): number | undefined {
-    return this.cached(memoKey(MEMO_PREDICTED, batchSize, k), () => this.computePredictedCost(batchSize, k));
+    return this.cached(memoKey(batchSize, k), () => this.computePredictedCost(batchSize, k));
   }
 
   private computePredictedCost(batchSize: number, k: number): number | undefined {
@@ -1452,11 +1443,9 @@ const MIN_SLOPE_SAMPLES = 16;
 /** … spanning at least this many cache slots. */
 const MIN_SLOPE_SPAN = 16;
 
-/** What `AdaptiveK`'s memo holds per (bucket, k): a number key (a string built per lookup showed in profiles). */
-const MEMO_COST = 2;
-const MEMO_PREDICTED = 3;
-function memoKey(kind: number, batchSize: number, k: number): number {
-  return (kind * 64 + bucketOf(batchSize)) * 1024 + k;
+/** The memo's key of (bucket, k): a number (a string built per lookup showed in profiles). */
+function memoKey(batchSize: number, k: number): number {
+  return bucketOf(batchSize) * 1024 + k;
 }
 
 /** Batch sizes 1, 2, 3–4, 5–8, … share a cost table. */
