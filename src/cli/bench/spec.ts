@@ -63,7 +63,7 @@ import { truncatedDraft } from '../../gpu/speculative/truncatedDraft.js';
 import { measureStartUp } from '../../gpu/speculative/warmUp.js';
 import type { F32Tensor } from '../../gpu/weights/tensor.js';
 import type { Benchmark } from './index.js';
-import { collectedTimer, median } from './stats.js';
+import { collectedTimer, median, medianInterval } from './stats.js';
 
 /** Plain decoding runs again after this many configurations (the paired column's reference). */
 const PLAIN_EVERY = 3;
@@ -97,6 +97,7 @@ const SPEC_FLAGS: ReadonlyArray<readonly [string, string]> = [
   ['--same-length', 'every request runs to --tokens'],
   ['--k N', 'the fixed draft length of the fixed-k rows (default 4)'],
   ['--reps R', 'repetitions, round-robin (default 2 on cpu, 5 on webgpu)'],
+  ['--modes fixed,auto,warm,aa,generate', 'which rows run besides plain (default all; aa = a second plain engine paired like the others: the noise floor)'],
   ['--waves W', 'requests = W × B (default 4 at B = 1, 2 at B = 8, 1 at B ≥ 16)'],
   ['--min-join J', 'rows free before waiting requests join (default ⌈B/4⌉)'],
   ['--trace DIR', 'one JSON-lines file of rounds per configuration and repetition'],
@@ -110,6 +111,7 @@ const SPEC_FLAGS: ReadonlyArray<readonly [string, string]> = [
 ];
 const KNOWN_FLAGS = new Set(['device', 'quick', 'out', ...SPEC_FLAGS.flatMap(([f]) => f.split(', ').map((x) => x.split(' ')[0]!.slice(2)))]);
 const DRAFTERS = ['model', 'ngram', 'reuse'] as const;
+const MODES = ['fixed', 'auto', 'warm', 'aa', 'generate'] as const;
 
 /** `--key value`, `--key=value` and bare `--flag` pairs of argv. */
 function extraFlags(argv: readonly string[]): Record<string, string | boolean> {
@@ -207,6 +209,8 @@ interface Row {
   fractionIfProposed: number;
   /** The per-repetition ratios the paired median is taken over (their range is printed). */
   pairedRatios?: number[];
+  /** A distribution-free ≥ 90% confidence interval of the paired median (`medianInterval`). */
+  pairedInterval?: { lo: number; hi: number; coverage: number };
   /** Adaptive k: rounds that ran each k. */
   roundsPerK?: number[];
   /** Adaptive k: time its k ≥ 1 rounds lost (+) or won (−) against plain, as a share of its rounds' time. */
@@ -225,6 +229,9 @@ export const specBenchmark: Benchmark = {
     const drafterNames = typeof options['drafters'] === 'string' ? options['drafters'].split(',') : [...DRAFTERS];
     const badDrafter = drafterNames.find((d) => !(DRAFTERS as readonly string[]).includes(d));
     if (badDrafter !== undefined || options['drafters'] === true) throw new Error(`bench spec: --drafters takes a list of ${DRAFTERS.join(', ')}; got "${String(options['drafters'])}"`);
+    const modes = new Set(typeof options['modes'] === 'string' ? options['modes'].split(',') : MODES);
+    const badMode = [...modes].find((m) => !(MODES as readonly string[]).includes(m));
+    if (badMode !== undefined || options['modes'] === true) throw new Error(`bench spec: --modes takes a list of ${MODES.join(', ')}; got "${String(options['modes'])}"`);
     const device: Device = options['device'] === 'webgpu' ? 'webgpu' : 'cpu';
     const quick = options['quick'] === true;
     const batches = typeof options['batches'] === 'string' ? options['batches'].split(',').map((b) => intOpt(b, 1, 'batches')) : quick ? [1, 8] : [1, 8, 64];
@@ -284,9 +291,9 @@ export const specBenchmark: Benchmark = {
     console.log(
       `per batch size B: ${batches.map((B) => `${wavesFor(B)}·${B}`).join(', ')} requests of ${sameLength ? tokens : `up to ${tokens}`} new tokens (RL rollouts are hundreds of tokens long, of varying length) through continuous batching (at most B verified together; waiting requests join once ${minJoinOpt ?? '⌈B/4⌉'} rows are free); ` +
         `'plain' = the same engine with k = 0, 'generate' = the sampling module's generate() in static batches of B, same lengths (reference); ` +
-        `each configuration runs ${reps}× round-robin (every other time in reverse order), the fastest run counts (shared machine); 'paired' = the median over repetitions of a run's speedup over the mean of the plain runs before and after it (plain runs again after every ${PLAIN_EVERY} configurations)`,
+        `each configuration runs ${reps}× round-robin (every other time in reverse order), the fastest run counts (shared machine); 'paired' = the median over repetitions of a run's speedup over the mean of the plain runs before and after it (plain runs again after every ${PLAIN_EVERY} configurations), with a distribution-free confidence interval of that median${modes.has('aa') ? `; 'plain A/A' = a second plain engine paired the same way: the measurement's own spread` : ''}`,
     );
-    console.log('batch  drafter  k     tok/s   speedup  paired  alpha  alpha|p  acc.rate  c      mean k  S(a,c,k)  fraction  S|p    frac|p  =plain  rounds  verify ms/round (v)  draft ms/round  [range of the paired ratios; auto: rounds per k; ledger = time lost (+) or won (−) by k ≥ 1 rounds vs plain]');
+    console.log('batch  drafter  k     tok/s   speedup  paired  alpha  alpha|p  acc.rate  c      mean k  S(a,c,k)  fraction  S|p    frac|p  =plain  rounds  verify ms/round (v)  draft ms/round  [range of the paired ratios, confidence interval of their median (coverage); auto: rounds per k; ledger = time lost (+) or won (−) by k ≥ 1 rounds vs plain]');
     for (const B of batches) {
       const waves = wavesFor(B);
       // What an adaptive engine measures once per process at its start (memoized per decoder):
@@ -324,9 +331,15 @@ export const specBenchmark: Benchmark = {
       // 'auto': a fresh AdaptiveK per run (a cold start: it measures plain and explores k anew);
       // 'warm': one AdaptiveK kept across the repetitions, as `specstream train` and each worker
       // keep one across a run's steps — from the second repetition on, what it learnt before.
+      // 'A/A': a second plain engine, paired against the plain runs around it like every other
+      // row — its paired ratios are the measurement's own spread (the noise floor).
+      const kinds = (name: string): Array<number | 'auto' | 'warm' | 'A/A'> =>
+        name === 'plain'
+          ? [0, ...(modes.has('aa') ? ['A/A' as const] : [])]
+          : [...(modes.has('fixed') ? [kFixed] : []), ...(modes.has('auto') ? ['auto' as const] : []), ...(modes.has('warm') ? ['warm' as const] : [])];
       const configs = makers.flatMap(([name, make]) =>
-        (name === 'plain' ? [0] : [kFixed, 'auto' as const, 'warm' as const]).map((k) => ({
-          name, make, k, adaptive: typeof k === 'string', kept: k === 'warm' ? new AdaptiveK({ kMax: K_MAX }) : undefined,
+        kinds(name).map((k) => ({
+          name, make, k, adaptive: k === 'auto' || k === 'warm', kept: k === 'warm' ? new AdaptiveK({ kMax: K_MAX }) : undefined,
         })),
       );
       let genSec = Infinity;
@@ -335,17 +348,21 @@ export const specBenchmark: Benchmark = {
       const ratios = configs.map((): number[] => []); // per repetition: rate over the plain runs around it
       const best = configs.map(() => ({ sec: Infinity, emitted: 0, same: true, counters: emptyStats(), draftSeconds: 0, verifySeconds: 0, kSum: 0, rounds: 0, kCounts: [] as readonly number[], specRowRounds: 0, specEmitted: 0, explore: 0 }));
       for (let rep = 0; rep < reps; rep++) {
-        const out: number[][] = [];
-        const generated = await timed(async () => {
-          for (let w = 0; w < waves; w++) {
-            const wave = prompts.slice(w * B, (w + 1) * B);
-            const res = await generate(target, { prompts: wave, params, maxNewTokens: wave.map((_, j) => lengthOf(w * B + j)), seed: 1 });
-            out.push(...res.map((r) => r.tokenIds));
-          }
-        });
-        genSec = Math.min(genSec, generated.seconds);
-        genTokens = out.reduce((n, t) => n + t.length, 0);
-        reference = out;
+        // generate(): the reference rows, and the outputs greedy speculation must equal (once
+        // without the generate rows).
+        if (modes.has('generate') || rep === 0) {
+          const out: number[][] = [];
+          const generated = await timed(async () => {
+            for (let w = 0; w < waves; w++) {
+              const wave = prompts.slice(w * B, (w + 1) * B);
+              const res = await generate(target, { prompts: wave, params, maxNewTokens: wave.map((_, j) => lengthOf(w * B + j)), seed: 1 });
+              out.push(...res.map((r) => r.tokenIds));
+            }
+          });
+          genSec = Math.min(genSec, generated.seconds);
+          genTokens = out.reduce((n, t) => n + t.length, 0);
+          reference = out;
+        }
         // Odd repetitions run the configurations in reverse order: a machine that speeds up or
         // slows down during a repetition favours no position. Plain runs first, then after every
         // PLAIN_EVERY configurations and last: each configuration's paired ratio is taken against
@@ -363,7 +380,7 @@ export const specBenchmark: Benchmark = {
         for (const [pos, [ci, cfg]] of order.entries()) {
           const trace: RoundTrace[] = [];
           const engine = new SpeculativeEngine({
-            target, drafter: cfg.make(), k: cfg.adaptive ? 'auto' : (cfg.k as number), kMax: K_MAX, maxBatchSize: B,
+            target, drafter: cfg.make(), k: cfg.adaptive ? 'auto' : cfg.k === 'A/A' ? 0 : (cfg.k as number), kMax: K_MAX, maxBatchSize: B,
             ...(minJoinOpt !== undefined ? { minJoin: Math.min(minJoinOpt, B) } : {}),
             ...(cfg.kept ? { adaptiveK: cfg.kept } : {}),
             ...(traceDir ? { onRound: (r: RoundTrace) => trace.push(r) } : {}),
@@ -382,7 +399,7 @@ export const specBenchmark: Benchmark = {
               explore: engine.adaptiveK ? engine.adaptiveK.lossSeconds / Math.max(1e-12, engine.adaptiveK.elapsedSeconds) : 0 });
           }
           if (traceDir) {
-            const file = join(traceDir, `spec-trace-b${B}-${cfg.name}-k${cfg.k}-rep${rep}${ci === 0 ? `-run${pos}` : ''}.jsonl`);
+            const file = join(traceDir, `spec-trace-b${B}-${cfg.name}-k${cfg.k === 'A/A' ? 'AA' : cfg.k}-rep${rep}${ci === 0 ? `-run${pos}` : ''}.jsonl`);
             await writeFile(file, trace.map((r) => JSON.stringify(r)).join('\n') + '\n');
           }
           if (temperature === 0) b.same &&= done.every((d) => { const i = Number(d.requestId.slice(1)); return d.tokenIds.join() === reference[i]!.join(); });
@@ -402,8 +419,8 @@ export const specBenchmark: Benchmark = {
       const plainTps = plain.emitted / plain.sec;
       const plainStepSec = plain.verifySeconds / Math.max(1, plain.rounds);
       const genTps = genTokens / genSec;
-      console.log(`${String(B).padEnd(6)} generate -     ${fmt(genTps, 1).padStart(7)}   ${fmt(genTps / plainTps)}`);
-      rows.push({ batch: B, drafter: 'generate', k: '0', tokensPerSec: genTps, speedup: genTps / plainTps, paired: Number.NaN, alpha: 0, alphaIfProposed: 0, acceptanceRate: 0, c: 0, meanK: 0, theoretical: 1, fractionOfTheoretical: genTps / plainTps, theoreticalIfProposed: 1, fractionIfProposed: genTps / plainTps });
+      if (modes.has('generate')) console.log(`${String(B).padEnd(6)} generate -     ${fmt(genTps, 1).padStart(7)}   ${fmt(genTps / plainTps)}`);
+      if (modes.has('generate')) rows.push({ batch: B, drafter: 'generate', k: '0', tokensPerSec: genTps, speedup: genTps / plainTps, paired: Number.NaN, alpha: 0, alphaIfProposed: 0, acceptanceRate: 0, c: 0, meanK: 0, theoretical: 1, fractionOfTheoretical: genTps / plainTps, theoreticalIfProposed: 1, fractionIfProposed: genTps / plainTps });
       configs.forEach((cfg, ci) => {
         const b = best[ci]!;
         const c = b.counters;
@@ -428,13 +445,13 @@ export const specBenchmark: Benchmark = {
           acceptanceRate: c.numDraftTokens > 0 ? c.numAcceptedTokens / c.numDraftTokens : 0, c: cost, meanK: kRound,
           theoretical: S, fractionOfTheoretical: tps / plainTps / S,
           theoreticalIfProposed: sIfProposed, fractionIfProposed: tps / plainTps / sIfProposed,
-          ...(ci > 0 ? { pairedRatios: [...ratios[ci]!] } : {}),
+          ...(ci > 0 ? { pairedRatios: [...ratios[ci]!], pairedInterval: medianInterval(ratios[ci]!, 0.9) } : {}),
           ...(cfg.adaptive ? { roundsPerK: [...b.kCounts], ledgerShare: b.explore } : {}),
         };
         rows.push(row);
         console.log(
           `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(paired)}    ${fmt(alpha)}   ${fmt(alphaIfProposed)}     ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${fmt(sIfProposed)}   ${fmt(row.fractionIfProposed)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}` +
-            (ci > 0 ? `    paired ${fmt(Math.min(...ratios[ci]!))}–${fmt(Math.max(...ratios[ci]!))}` : '') +
+            (row.pairedInterval ? `    paired ${fmt(Math.min(...ratios[ci]!))}–${fmt(Math.max(...ratios[ci]!))}, median ${fmt(row.pairedInterval.lo)}–${fmt(row.pairedInterval.hi)} (${Math.round(100 * row.pairedInterval.coverage)}%)` : '') +
             (cfg.adaptive ? `; k ${b.kCounts.map((n, k) => (n > 0 ? `${k}:${n}` : '')).filter(Boolean).join(' ')}; ledger ${b.explore >= 0 ? '+' : ''}${(100 * b.explore).toFixed(1)}%` : ''),
         );
       });
