@@ -4,7 +4,8 @@
 // through: a plain engine (`plain`); engines with a drafter and an adaptive k that always
 // answers k = 0 — a no-op one (`akmin`: the engine's adaptive path and a free drafter's shadow
 // drafts, no adaptive-k work), the real one answering 0 (`akfull`: its full work every round) —
-// and the real one deciding (`akreal`). Prints each engine's median wall time over the
+// and the real one deciding (`akreal`); `plain2` is a second plain engine (A/A), `aknoshadow` the
+// no-op one with a drafter that is not free (no shadow drafts). Prints each engine's median wall time over the
 // repetitions (the first left out) and its ratio to plain's.
 //
 // Usage (after `npm run build`; CPU; the bench spec target/draft pair):
@@ -64,9 +65,17 @@ class AlwaysZero extends AdaptiveK {
   choose(...args) { super.choose(...args); return 0; }
 }
 const drafter = () => (process.env.DRAFTER === 'ngram' ? new NgramDrafter() : new ModelDrafter(draft));
+/** The drafter as one that is not free: the engine never drafts in the shadow of k = 0 rounds. */
+const unshadowed = () => {
+  const d = drafter();
+  Object.defineProperty(d, 'free', { value: false });
+  return d;
+};
 const engines = [
   ['plain', () => ({ drafter: null, k: 0 })],
+  ['plain2', () => ({ drafter: null, k: 0 })], // A/A: the harness's own spread
   ['akmin', () => ({ drafter: drafter(), k: 'auto', adaptiveK: new NoOp({ kMax: 6 }) })],
+  ['aknoshadow', () => ({ drafter: unshadowed(), k: 'auto', adaptiveK: new NoOp({ kMax: 6 }) })],
   ['akfull', () => ({ drafter: drafter(), k: 'auto', adaptiveK: new AlwaysZero({ kMax: 6 }) })],
   ['akreal', () => ({ drafter: drafter(), k: 'auto', adaptiveK: new AdaptiveK({ kMax: 6 }) })],
 ].filter(([name]) => !process.env.ONLY || name === process.env.ONLY);
@@ -79,5 +88,5 @@ for (let rep = 0; rep < REPS; rep++) {
 process.stderr.write('\n');
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const reference = median((walls.get('plain') ?? [...walls.values()][0]).slice(1));
-for (const [name, v] of walls) console.log(`${name.padEnd(7)} median ${median(v.slice(1)).toFixed(0)} ms  ×plain ${(reference / median(v.slice(1))).toFixed(3)}`);
+for (const [name, v] of walls) console.log(`${name.padEnd(10)} median ${median(v.slice(1)).toFixed(0)} ms  ×plain ${(reference / median(v.slice(1))).toFixed(3)}`);
 process.exit(0);

@@ -204,6 +204,12 @@ interface Row {
    */
   theoretical: number;
   fractionOfTheoretical: number;
+  /**
+   * paired / S: the same share from the paired speedup — on a GPU whose runs spread ±10–20% the
+   * fastest-of-R ratio behind `fractionOfTheoretical` moves with luck (an A/A row's fastest run
+   * came out at 0.85–0.99 of plain's).
+   */
+  fractionPaired: number;
   /** S(α̂ if proposed, c, k̄): what the drafter would give if it proposed k tokens every round. */
   theoreticalIfProposed: number;
   fractionIfProposed: number;
@@ -293,7 +299,7 @@ export const specBenchmark: Benchmark = {
         `'plain' = the same engine with k = 0, 'generate' = the sampling module's generate() in static batches of B, same lengths (reference); ` +
         `each configuration runs ${reps}× round-robin (every other time in reverse order), the fastest run counts (shared machine); 'paired' = the median over repetitions of a run's speedup over the mean of the plain runs before and after it (plain runs again after every ${PLAIN_EVERY} configurations), with a distribution-free confidence interval of that median${modes.has('aa') ? `; 'plain A/A' = a second plain engine paired the same way: the measurement's own spread` : ''}`,
     );
-    console.log('batch  drafter  k     tok/s   speedup  paired  alpha  alpha|p  acc.rate  c      mean k  S(a,c,k)  fraction  S|p    frac|p  =plain  rounds  verify ms/round (v)  draft ms/round  [range of the paired ratios, confidence interval of their median (coverage); auto: rounds per k; ledger = time lost (+) or won (−) by k ≥ 1 rounds vs plain]');
+    console.log('batch  drafter  k     tok/s   speedup  paired  alpha  alpha|p  acc.rate  c      mean k  S(a,c,k)  fraction  f(paired) S|p    frac|p  =plain  rounds  verify ms/round (v)  draft ms/round  [range of the paired ratios, confidence interval of their median (coverage); auto: rounds per k; ledger = time lost (+) or won (−) by k ≥ 1 rounds vs plain]');
     for (const B of batches) {
       const waves = wavesFor(B);
       // What an adaptive engine measures once per process at its start (memoized per decoder):
@@ -420,7 +426,7 @@ export const specBenchmark: Benchmark = {
       const plainStepSec = plain.verifySeconds / Math.max(1, plain.rounds);
       const genTps = genTokens / genSec;
       if (modes.has('generate')) console.log(`${String(B).padEnd(6)} generate -     ${fmt(genTps, 1).padStart(7)}   ${fmt(genTps / plainTps)}`);
-      if (modes.has('generate')) rows.push({ batch: B, drafter: 'generate', k: '0', tokensPerSec: genTps, speedup: genTps / plainTps, paired: Number.NaN, alpha: 0, alphaIfProposed: 0, acceptanceRate: 0, c: 0, meanK: 0, theoretical: 1, fractionOfTheoretical: genTps / plainTps, theoreticalIfProposed: 1, fractionIfProposed: genTps / plainTps });
+      if (modes.has('generate')) rows.push({ batch: B, drafter: 'generate', k: '0', tokensPerSec: genTps, speedup: genTps / plainTps, paired: Number.NaN, alpha: 0, alphaIfProposed: 0, acceptanceRate: 0, c: 0, meanK: 0, theoretical: 1, fractionOfTheoretical: genTps / plainTps, fractionPaired: Number.NaN, theoreticalIfProposed: 1, fractionIfProposed: genTps / plainTps });
       configs.forEach((cfg, ci) => {
         const b = best[ci]!;
         const c = b.counters;
@@ -443,14 +449,14 @@ export const specBenchmark: Benchmark = {
         const row: Row = {
           batch: B, drafter: cfg.name, k: String(cfg.k), tokensPerSec: tps, speedup: tps / plainTps, paired, alpha, alphaIfProposed,
           acceptanceRate: c.numDraftTokens > 0 ? c.numAcceptedTokens / c.numDraftTokens : 0, c: cost, meanK: kRound,
-          theoretical: S, fractionOfTheoretical: tps / plainTps / S,
+          theoretical: S, fractionOfTheoretical: tps / plainTps / S, fractionPaired: paired / S,
           theoreticalIfProposed: sIfProposed, fractionIfProposed: tps / plainTps / sIfProposed,
           ...(ci > 0 ? { pairedRatios: [...ratios[ci]!], pairedInterval: medianInterval(ratios[ci]!, 0.9) } : {}),
           ...(cfg.adaptive ? { roundsPerK: [...b.kCounts], ledgerShare: b.explore } : {}),
         };
         rows.push(row);
         console.log(
-          `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(paired)}    ${fmt(alpha)}   ${fmt(alphaIfProposed)}     ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${fmt(sIfProposed)}   ${fmt(row.fractionIfProposed)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}` +
+          `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(paired)}    ${fmt(alpha)}   ${fmt(alphaIfProposed)}     ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${fmt(row.fractionPaired)}     ${fmt(sIfProposed)}   ${fmt(row.fractionIfProposed)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}` +
             (row.pairedInterval ? `    paired ${fmt(Math.min(...ratios[ci]!))}–${fmt(Math.max(...ratios[ci]!))}, median ${fmt(row.pairedInterval.lo)}–${fmt(row.pairedInterval.hi)} (${Math.round(100 * row.pairedInterval.coverage)}%)` : '') +
             (cfg.adaptive ? `; k ${b.kCounts.map((n, k) => (n > 0 ? `${k}:${n}` : '')).filter(Boolean).join(' ')}; ledger ${b.explore >= 0 ? '+' : ''}${(100 * b.explore).toFixed(1)}%` : ''),
         );
