@@ -207,7 +207,7 @@ interface Row {
   /**
    * paired / S: the same share from the paired speedup — on a GPU whose runs spread ±10–20% the
    * fastest-of-R ratio behind `fractionOfTheoretical` moves with luck (an A/A row's fastest run
-   * came out at 0.85–0.99 of plain's).
+   * came out at 0.85–1.02 of plain's).
    */
   fractionPaired: number;
   /** S(α̂ if proposed, c, k̄): what the drafter would give if it proposed k tokens every round. */
