@@ -5,6 +5,7 @@
 //
 //   node scripts/experiments/adaptive-sim.mjs [alpha=0.66] [seeds=40] [fixed k]
 //   V=1 …   one line per seed: seed, speedup over plain, speculative rounds, the k run-lengths
+//   BUDGET=0.03 …   AdaptiveK's exploreBudget (default 0.015)
 //
 // Measured CPU cost curves (bench spec's pair), ±5% noise, a 2–4× spike in one round of 50, a
 // switch in catches up the tokens missed at 0.02 plain rounds each, a new sequence every 130 rounds.
@@ -20,7 +21,7 @@ let sum = 0;
 const lines = [];
 for (let seed = 0; seed < seeds; seed++) {
   const rng = new Xoshiro128(100 + seed);
-  const ak = new AdaptiveK({ kMax: 6 });
+  const ak = new AdaptiveK({ kMax: 6, ...(process.env.BUDGET ? { exploreBudget: Number(process.env.BUDGET) } : {}) });
   ak.observeVerifyCurve(1, verify);
   ak.observeDraftCurve(1, draft);
   let [seconds, tokens, last, missed] = [0, 0, 0, 0];
