@@ -339,13 +339,14 @@ export const specBenchmark: Benchmark = {
       // keep one across a run's steps — from the second repetition on, what it learnt before.
       // 'A/A': a second plain engine, paired against the plain runs around it like every other
       // row — its paired ratios are the measurement's own spread (the noise floor).
-      const kinds = (name: string): Array<number | 'auto' | 'warm' | 'A/A'> =>
+      // Each row: its label (the k column) and the engine's k.
+      const rowsOf = (name: string): Array<[string, number | 'auto']> =>
         name === 'plain'
-          ? [0, ...(modes.has('aa') ? ['A/A' as const] : [])]
-          : [...(modes.has('fixed') ? [kFixed] : []), ...(modes.has('auto') ? ['auto' as const] : []), ...(modes.has('warm') ? ['warm' as const] : [])];
+          ? [['0', 0], ...(modes.has('aa') ? [['A/A', 0] as [string, number]] : [])]
+          : [...(modes.has('fixed') ? [[String(kFixed), kFixed] as [string, number]] : []), ...(['auto', 'warm'] as const).filter((m) => modes.has(m)).map((m): [string, 'auto'] => [m, 'auto'])];
       const configs = makers.flatMap(([name, make]) =>
-        kinds(name).map((k) => ({
-          name, make, k, adaptive: k === 'auto' || k === 'warm', kept: k === 'warm' ? new AdaptiveK({ kMax: K_MAX }) : undefined,
+        rowsOf(name).map(([label, k]) => ({
+          name, make, label, k, adaptive: k === 'auto', kept: label === 'warm' ? new AdaptiveK({ kMax: K_MAX }) : undefined,
         })),
       );
       let genSec = Infinity;
@@ -386,7 +387,7 @@ export const specBenchmark: Benchmark = {
         for (const [pos, [ci, cfg]] of order.entries()) {
           const trace: RoundTrace[] = [];
           const engine = new SpeculativeEngine({
-            target, drafter: cfg.make(), k: cfg.adaptive ? 'auto' : cfg.k === 'A/A' ? 0 : (cfg.k as number), kMax: K_MAX, maxBatchSize: B,
+            target, drafter: cfg.make(), k: cfg.k, kMax: K_MAX, maxBatchSize: B,
             ...(minJoinOpt !== undefined ? { minJoin: Math.min(minJoinOpt, B) } : {}),
             ...(cfg.kept ? { adaptiveK: cfg.kept } : {}),
             ...(traceDir ? { onRound: (r: RoundTrace) => trace.push(r) } : {}),
@@ -405,7 +406,7 @@ export const specBenchmark: Benchmark = {
               explore: engine.adaptiveK ? engine.adaptiveK.lossSeconds / Math.max(1e-12, engine.adaptiveK.elapsedSeconds) : 0 });
           }
           if (traceDir) {
-            const file = join(traceDir, `spec-trace-b${B}-${cfg.name}-k${cfg.k === 'A/A' ? 'AA' : cfg.k}-rep${rep}${ci === 0 ? `-run${pos}` : ''}.jsonl`);
+            const file = join(traceDir, `spec-trace-b${B}-${cfg.name}-k${cfg.label.replace('/', '')}-rep${rep}${ci === 0 ? `-run${pos}` : ''}.jsonl`);
             await writeFile(file, trace.map((r) => JSON.stringify(r)).join('\n') + '\n');
           }
           if (temperature === 0) b.same &&= done.every((d) => { const i = Number(d.requestId.slice(1)); return d.tokenIds.join() === reference[i]!.join(); });
@@ -425,8 +426,10 @@ export const specBenchmark: Benchmark = {
       const plainTps = plain.emitted / plain.sec;
       const plainStepSec = plain.verifySeconds / Math.max(1, plain.rounds);
       const genTps = genTokens / genSec;
-      if (modes.has('generate')) console.log(`${String(B).padEnd(6)} generate -     ${fmt(genTps, 1).padStart(7)}   ${fmt(genTps / plainTps)}`);
-      if (modes.has('generate')) rows.push({ batch: B, drafter: 'generate', k: '0', tokensPerSec: genTps, speedup: genTps / plainTps, paired: Number.NaN, alpha: 0, alphaIfProposed: 0, acceptanceRate: 0, c: 0, meanK: 0, theoretical: 1, fractionOfTheoretical: genTps / plainTps, fractionPaired: Number.NaN, theoreticalIfProposed: 1, fractionIfProposed: genTps / plainTps });
+      if (modes.has('generate')) {
+        console.log(`${String(B).padEnd(6)} generate -     ${fmt(genTps, 1).padStart(7)}   ${fmt(genTps / plainTps)}`);
+        rows.push({ batch: B, drafter: 'generate', k: '0', tokensPerSec: genTps, speedup: genTps / plainTps, paired: Number.NaN, alpha: 0, alphaIfProposed: 0, acceptanceRate: 0, c: 0, meanK: 0, theoretical: 1, fractionOfTheoretical: genTps / plainTps, fractionPaired: Number.NaN, theoreticalIfProposed: 1, fractionIfProposed: genTps / plainTps });
+      }
       configs.forEach((cfg, ci) => {
         const b = best[ci]!;
         const c = b.counters;
@@ -447,7 +450,7 @@ export const specBenchmark: Benchmark = {
         const rowRounds = Math.max(1, b.emitted - c.numAcceptedTokens);
         const S = b.emitted / rowRounds / (1 + kRound * cost);
         const row: Row = {
-          batch: B, drafter: cfg.name, k: String(cfg.k), tokensPerSec: tps, speedup: tps / plainTps, paired, alpha, alphaIfProposed,
+          batch: B, drafter: cfg.name, k: cfg.label, tokensPerSec: tps, speedup: tps / plainTps, paired, alpha, alphaIfProposed,
           acceptanceRate: c.numDraftTokens > 0 ? c.numAcceptedTokens / c.numDraftTokens : 0, c: cost, meanK: kRound,
           theoretical: S, fractionOfTheoretical: tps / plainTps / S, fractionPaired: paired / S,
           theoreticalIfProposed: sIfProposed, fractionIfProposed: tps / plainTps / sIfProposed,
@@ -456,7 +459,7 @@ export const specBenchmark: Benchmark = {
         };
         rows.push(row);
         console.log(
-          `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${String(cfg.k).padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(paired)}    ${fmt(alpha)}   ${fmt(alphaIfProposed)}     ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${fmt(row.fractionPaired)}     ${fmt(sIfProposed)}   ${fmt(row.fractionIfProposed)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}` +
+          `${String(B).padEnd(6)} ${cfg.name.padEnd(8)} ${cfg.label.padEnd(5)} ${fmt(tps, 1).padStart(7)}   ${fmt(row.speedup)}     ${fmt(paired)}    ${fmt(alpha)}   ${fmt(alphaIfProposed)}     ${fmt(row.acceptanceRate)}      ${fmt(cost, 3)}  ${fmt(kRound)}    ${fmt(S)}      ${fmt(row.fractionOfTheoretical)}      ${fmt(row.fractionPaired)}     ${fmt(sIfProposed)}   ${fmt(row.fractionIfProposed)}      ${temperature === 0 ? (b.same ? 'yes' : 'NO ') : '-  '}     ${String(b.rounds).padStart(4)}    ${fmt((b.verifySeconds / Math.max(1, b.rounds)) * 1000).padStart(6)} (${fmt(b.verifySeconds / Math.max(1, b.rounds) / plainStepSec)})    ${fmt((b.draftSeconds / Math.max(1, b.rounds)) * 1000).padStart(6)}` +
             (row.pairedInterval ? `    paired ${fmt(Math.min(...ratios[ci]!))}–${fmt(Math.max(...ratios[ci]!))}, median ${fmt(row.pairedInterval.lo)}–${fmt(row.pairedInterval.hi)} (${Math.round(100 * row.pairedInterval.coverage)}%)` : '') +
             (cfg.adaptive ? `; k ${b.kCounts.map((n, k) => (n > 0 ? `${k}:${n}` : '')).filter(Boolean).join(' ')}; ledger ${b.explore >= 0 ? '+' : ''}${(100 * b.explore).toFixed(1)}%` : ''),
         );
