@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,5 +28,27 @@ describe('bench spec: the A/A row and --modes', () => {
     const err = await run('node', [cli, 'bench', 'spec', '--quick', '--modes', 'fixed,sometimes']).catch((e: { stderr: string; code: number }) => e);
     expect((err as { code: number }).code).toBe(1);
     expect((err as { stderr: string }).stderr).toMatch(/--modes takes a list of fixed, auto, warm, aa, generate; got "fixed,sometimes"/);
+  });
+});
+
+describe('bench pool', () => {
+  const setup = { device: 'webgpu', fused: true, config: { layers: 8, tokens: 128 } };
+  it('pools the paired ratios of several bench spec results per row, from the CLI', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spec-pool-'));
+    writeFileSync(join(dir, 'r1.json'), JSON.stringify({ ...setup, rows: [{ batch: 1, drafter: 'plain', k: '0' }, { batch: 1, drafter: 'model', k: 'auto', pairedRatios: [0.9, 1.0, 1.1] }] }));
+    writeFileSync(join(dir, 'r2.json'), JSON.stringify({ ...setup, rows: [{ batch: 1, drafter: 'model', k: 'auto', pairedRatios: [1.05, 0.95] }] }));
+    const { stdout } = await run('node', [cli, 'bench', 'pool', join(dir, 'r1.json'), join(dir, 'r2.json'), '--out', dir]);
+    expect(stdout).toMatch(/^1 +model +auto +2 +5 +1\.00 +0\.90–1\.10 \(94%\) +0\.90–1\.10 +1\.00 1\.00$/m);
+    const pooled = JSON.parse(readFileSync(join(dir, 'pool.json'), 'utf8')) as { rows: Array<{ n: number; median: number }> };
+    expect(pooled.rows).toHaveLength(1);
+    expect(pooled.rows[0]).toMatchObject({ n: 5, median: 1.0 });
+  });
+
+  it('says which file is not a bench spec result', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spec-pool-'));
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ ...setup, rows: 'none' }));
+    const err = await run('node', [cli, 'bench', 'pool', join(dir, 'bad.json'), '--out', dir]).catch((e: { stderr: string; code: number }) => e);
+    expect((err as { code: number }).code).toBe(1);
+    expect((err as { stderr: string }).stderr).toMatch(/bad\.json is not a bench spec result: rows: /);
   });
 });

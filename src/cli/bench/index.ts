@@ -3,6 +3,7 @@ import { eventsBenchmark } from './events.js';
 import { trainBenchmark } from './train.js';
 import { decodeBenchmark } from './decode.js';
 import { specBenchmark } from './spec.js';
+import { poolBenchmark } from './pool.js';
 /**
  * Benchmarks, run with `npm run bench -- <name> [options]`. Each benchmark is one file in this
  * folder exporting a `Benchmark`; its output is printed and also written as JSON under
@@ -17,4 +18,4 @@ export interface Benchmark {
   run(options: Readonly<Record<string, string | boolean>>): Promise<Record<string, unknown>>;
 }
 
-export const benchmarks: Benchmark[] = [eventsBenchmark, kafkaBenchmark, trainBenchmark, decodeBenchmark, specBenchmark];
+export const benchmarks: Benchmark[] = [eventsBenchmark, kafkaBenchmark, trainBenchmark, decodeBenchmark, specBenchmark, poolBenchmark];
