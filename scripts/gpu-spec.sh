@@ -5,7 +5,8 @@
 #   run: bash .device/run.sh bash scripts/gpu-spec.sh NAME "--batches 1 --reps 12 --modes auto,warm,aa" …
 #
 # $OUT/NAME.txt gets the GPU's name and every run's output (onnxruntime's warnings left out), and
-# $OUT/NAME-<i>.json the i-th run's results. Copy NAME.txt to bench/gpu/ with a line on what ran.
+# $OUT/NAME-<i>.json the i-th run's results. Copy NAME.txt to bench/gpu/ with a line on what ran,
+# and the JSON to bench/gpu/json/ (per-repetition ratios: `npm run bench -- pool` pools them).
 set -u
 name=${1:?usage: gpu-spec.sh NAME "bench spec flags" …}
 shift
