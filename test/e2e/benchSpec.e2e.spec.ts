@@ -39,7 +39,7 @@ describe('bench pool', () => {
     writeFileSync(join(dir, 'r2.json'), JSON.stringify({ ...setup, rows: [{ batch: 1, drafter: 'model', k: 'auto', pairedRatios: [1.05, 0.95] }] }));
     const { stdout } = await run('node', [cli, 'bench', 'pool', join(dir, 'r1.json'), join(dir, 'r2.json'), '--out', dir]);
     expect(stdout).toMatch(/^1 +model +auto +2 +5 +1\.00 +0\.90–1\.10 \(94%\) +0\.90–1\.10 +1\.00 1\.00$/m);
-    const pooled = JSON.parse(readFileSync(join(dir, 'pool.json'), 'utf8')) as { rows: Array<{ n: number; median: number }> };
+    const pooled = JSON.parse(readFileSync(join(dir, 'pool-webgpu.json'), 'utf8')) as { rows: Array<{ n: number; median: number }> }; // named by the pooled runs' device
     expect(pooled.rows).toHaveLength(1);
     expect(pooled.rows[0]).toMatchObject({ n: 5, median: 1.0 });
   });

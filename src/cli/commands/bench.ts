@@ -21,6 +21,8 @@ export function registerBench(program: Command): void {
       const result = await bench.run(opts);
       const out = String(opts['out']);
       mkdirSync(out, { recursive: true });
-      writeFileSync(`${out}/${name}${opts['device'] === 'webgpu' ? '-webgpu' : ''}.json`, JSON.stringify(result, null, 2) + '\n');
+      // named by the device the result is about (bench pool: the pooled runs'), else --device's
+      const device = typeof result['device'] === 'string' ? result['device'] : opts['device'];
+      writeFileSync(`${out}/${name}${device === 'webgpu' ? '-webgpu' : ''}.json`, JSON.stringify(result, null, 2) + '\n');
     });
 }
