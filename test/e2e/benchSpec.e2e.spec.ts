@@ -13,7 +13,7 @@ interface Row { batch: number; drafter: string; k: string; paired: number; paire
 describe('bench spec: the A/A row and --modes', () => {
   it('runs only the rows asked for; the A/A row is paired like the others, with its interval', async () => {
     const out = mkdtempSync(join(tmpdir(), 'spec-aa-'));
-    const { stdout } = await run('node', [cli, 'bench', 'spec', '--quick', '--batches', '1', '--drafters', 'ngram', '--modes', 'aa,auto', '--reps', '3', '--tokens', '8', '--out', out], { timeout: 120_000 });
+    const { stdout, stderr } = await run('node', [cli, 'bench', 'spec', '--quick', '--batches', '1', '--drafters', 'ngram', '--modes', 'aa,auto', '--reps', '3', '--tokens', '8', '--out', out], { timeout: 120_000 });
     const rows = (JSON.parse(readFileSync(join(out, 'spec.json'), 'utf8')) as { rows: Row[] }).rows;
     expect(rows.map((r) => `${r.drafter} ${r.k}`)).toEqual(['plain 0', 'plain A/A', 'ngram auto']); // no generate, no fixed k, no warm
     const aa = rows[1]!;
@@ -22,6 +22,11 @@ describe('bench spec: the A/A row and --modes', () => {
     // 3 repetitions: the interval is the whole range, covering 1 − 2/8
     expect(aa.pairedInterval).toEqual({ lo: Math.min(...aa.pairedRatios!), hi: Math.max(...aa.pairedRatios!), coverage: 0.75 });
     expect(stdout).toMatch(/plain {4}A\/A .* paired \d\.\d\d–\d\.\d\d, median \d\.\d\d–\d\.\d\d \(75%\)/);
+    // progress on stderr: each repetition's paired ratios, the ones the JSON keeps
+    const progress = stderr.split('\n').filter((l) => l.startsWith('bench spec: batch 1, repetition'));
+    expect(progress).toHaveLength(3);
+    expect(progress[2]).toMatch(/^bench spec: batch 1, repetition 3\/3 done \(\d+ s\); paired: plain A\/A \d\.\d\d, ngram auto \d\.\d\d$/);
+    expect(progress.map((l) => Number(/plain A\/A (\d\.\d\d)/.exec(l)![1]))).toEqual(aa.pairedRatios!.map((r) => Number(r.toFixed(2))));
   }, 180_000);
 
   it('refuses an unknown mode', async () => {

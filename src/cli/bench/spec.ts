@@ -354,6 +354,7 @@ export const specBenchmark: Benchmark = {
       let reference: number[][] = [];
       const ratios = configs.map((): number[] => []); // per repetition: rate over the plain runs around it
       const best = configs.map(() => ({ sec: Infinity, emitted: 0, same: true, counters: emptyStats(), draftSeconds: 0, verifySeconds: 0, kSum: 0, rounds: 0, kCounts: [] as readonly number[], specRowRounds: 0, specEmitted: 0, explore: 0 }));
+      const started = performance.now();
       for (let rep = 0; rep < reps; rep++) {
         // generate(): the reference rows, and the outputs greedy speculation must equal (once
         // without the generate rows).
@@ -421,6 +422,12 @@ export const specBenchmark: Benchmark = {
           while (order[after]![0] !== 0) after++;
           ratios[ci]!.push(runRates[pos]! / ((runRates[before]! + runRates[after]!) / 2));
         });
+        // Progress on stderr, with this repetition's paired ratios: a long run (a GPU call cut
+        // off at its time limit) keeps what it measured so far in its log.
+        process.stderr.write(
+          `bench spec: batch ${B}, repetition ${rep + 1}/${reps} done (${((performance.now() - started) / 1000).toFixed(0)} s); paired: ` +
+            configs.slice(1).map((cfg, i) => `${cfg.name} ${cfg.label} ${fmt(ratios[i + 1]!.at(-1)!)}`).join(', ') + '\n',
+        );
       }
       const plain = best[0]!;
       const plainTps = plain.emitted / plain.sec;
