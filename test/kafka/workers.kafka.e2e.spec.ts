@@ -110,6 +110,8 @@ describe('generation workers over Kafka (real broker, worker processes)', () => 
     expect(events.filter((e) => e.type === 'WeightsPublished').map((e) => e.step)).toEqual([1, 2]);
     // each worker ended with half of the requests partitions
     expect([lastJoin(w1), lastJoin(w2)].sort()).toEqual(['0,1,2', '3,4,5']);
+    // started without --single-threaded-gc on a CPU: each says how to start it (docs/cpu.md)
+    for (const w of [w1, w2]) expect(w.stderr).toMatch(/hint: on a CPU, start workers as `node --single-threaded-gc dist\/cli\/main\.js worker …`/);
   }, 120_000);
 
   /**

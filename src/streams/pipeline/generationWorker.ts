@@ -103,6 +103,11 @@ export async function runGenerationWorker(o: GenerationWorkerOptions): Promise<G
     const device = o.device ?? config.model.device;
     const basePath = resolve(config.model.policy);
     say(`run ${runId}: loading policy ${basePath} (v0) on ${device}, drafter ${config.speculative.drafter} (k=${config.speculative.k})`);
+    // The CLI relaunches its other compute commands with this flag on a CPU; a worker is left as
+    // started (killed with -9 it must stop at once, with no process in between: docs/cpu.md).
+    if (device === 'cpu' && !process.execArgv.includes('--single-threaded-gc')) {
+      say("hint: on a CPU, start workers as `node --single-threaded-gc dist/cli/main.js worker …` — without it V8's GC threads compete with ONNX Runtime's for the cores (decoding 1.3–1.5× slower at batch 8–64; docs/cpu.md)");
+    }
     const base = await loadDecoder(basePath, { device });
     releases.push(() => base.release());
     const tokenizer = base.tokenizer;
