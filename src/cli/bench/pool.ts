@@ -72,10 +72,10 @@ export function parseSpecResult(text: string, file: string): SpecResult {
 export function poolPaired(results: ReadonlyArray<{ file: string; result: SpecResult }>): PooledRow[] {
   if (results.length === 0) throw new Error('bench pool: no results to pool; give the bench spec JSON files (e.g. bench/gpu/json/*.json)');
   const first = results[0]!;
-  const key = (r: SpecResult) => JSON.stringify({ device: r.device, fused: r.fused ?? false, config: sortKeys(r.config) });
   for (const { file, result } of results.slice(1)) {
-    if (key(result) !== key(first.result)) {
-      throw new Error(`bench pool: ${file} was measured on another setup than ${first.file} (${differences(first.result, result).join('; ')}); pool only runs of the same device, graph and workload`);
+    const differ = differences(first.result, result);
+    if (differ.length > 0) {
+      throw new Error(`bench pool: ${file} was measured on another setup than ${first.file} (${differ.join('; ')}); pool only runs of the same device, graph and workload`);
     }
   }
   const groups = new Map<string, { batch: number; drafter: string; k: string; ratios: number[]; runMedians: number[] }>();
@@ -103,11 +103,7 @@ export function poolPaired(results: ReadonlyArray<{ file: string; result: SpecRe
   }));
 }
 
-function sortKeys(o: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
-}
-
-/** What differs between two results' setups, as "name a ≠ b" strings. */
+/** What differs between two results' setups (device, graph, each `config` key), as "name a ≠ b" strings; none: the same setup. */
 function differences(a: SpecResult, b: SpecResult): string[] {
   const out: string[] = [];
   if (a.device !== b.device) out.push(`device ${a.device} ≠ ${b.device}`);
