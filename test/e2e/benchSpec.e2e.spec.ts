@@ -29,6 +29,24 @@ describe('bench spec: the A/A row and --modes', () => {
     expect(progress.map((l) => Number(/plain A\/A (\d\.\d\d)/.exec(l)![1]))).toEqual(aa.pairedRatios!.map((r) => Number(r.toFixed(2))));
   }, 180_000);
 
+  it('--k 1,3 gives a fixed-k row per draft length, in the order given, and keeps the list in the config', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'spec-k-'));
+    const { stdout } = await run('node', [cli, 'bench', 'spec', '--quick', '--batches', '1', '--drafters', 'ngram', '--modes', 'fixed', '--k', '1,3', '--reps', '1', '--tokens', '8', '--out', out], { timeout: 120_000 });
+    const result = JSON.parse(readFileSync(join(out, 'spec.json'), 'utf8')) as { rows: Array<Row & { meanK: number }>; config: { kFixed: unknown } };
+    expect(result.rows.map((r) => `${r.drafter} ${r.k}`)).toEqual(['plain 0', 'ngram 1', 'ngram 3']);
+    expect(result.rows.slice(1).map((r) => r.meanK)).toEqual([1, 3]); // each row ran its own k
+    expect(result.config.kFixed).toEqual([1, 3]);
+    expect(stdout).toMatch(/fixed k 1, 3/);
+  }, 180_000);
+
+  it('refuses a --k list with a repeat or a zero', async () => {
+    for (const bad of ['2,2', '0,4']) {
+      const err = await run('node', [cli, 'bench', 'spec', '--quick', '--k', bad]).catch((e: { stderr: string; code: number }) => e);
+      expect((err as { code: number }).code).toBe(1);
+      expect((err as { stderr: string }).stderr).toContain(`--k takes distinct draft lengths ≥ 1 (e.g. 4 or 1,2,4); got "${bad}"`);
+    }
+  });
+
   it('refuses an unknown mode', async () => {
     const err = await run('node', [cli, 'bench', 'spec', '--quick', '--modes', 'fixed,sometimes']).catch((e: { stderr: string; code: number }) => e);
     expect((err as { code: number }).code).toBe(1);

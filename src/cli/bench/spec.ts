@@ -95,7 +95,7 @@ const SPEC_FLAGS: ReadonlyArray<readonly [string, string]> = [
   ['--drafters model,ngram,reuse', 'which drafters get rows (plain always runs: the baseline)'],
   ['--tokens N', 'new tokens per request at most (default 128; request i gets its own length in [N/2, N])'],
   ['--same-length', 'every request runs to --tokens'],
-  ['--k N', 'the fixed draft length of the fixed-k rows (default 4)'],
+  ['--k N[,N…]', 'the fixed draft length(s) of the fixed-k rows, a row per k for each drafter (default 4)'],
   ['--reps R', 'repetitions, round-robin (default 2 on cpu, 5 on webgpu)'],
   ['--modes fixed,auto,warm,aa,generate', 'which rows run besides plain (default all; aa = a second plain engine paired like the others: the noise floor)'],
   ['--waves W', 'requests = W × B (default 4 at B = 1, 2 at B = 8, 1 at B ≥ 16)'],
@@ -242,7 +242,11 @@ export const specBenchmark: Benchmark = {
     const quick = options['quick'] === true;
     const batches = typeof options['batches'] === 'string' ? options['batches'].split(',').map((b) => intOpt(b, 1, 'batches')) : quick ? [1, 8] : [1, 8, 64];
     const tokens = intOpt(options['tokens'], quick ? 32 : 128, 'tokens');
-    const kFixed = intOpt(options['k'], 4, 'k');
+    // One fixed-k row per listed k (e.g. --k 1,2,4: which draft length this machine favours).
+    const kList = typeof options['k'] === 'string' ? options['k'].split(',').map((k) => intOpt(k, 4, 'k')) : [intOpt(options['k'], 4, 'k')];
+    if (kList.some((k) => k < 1) || new Set(kList).size !== kList.length) throw new Error(`bench spec: --k takes distinct draft lengths ≥ 1 (e.g. 4 or 1,2,4); got "${String(options['k'])}"`);
+    // A single k stays a number in the result's config (results of earlier runs pool with it).
+    const kFixed: number | number[] = kList.length === 1 ? kList[0]! : kList;
     // Rows free before waiting requests join (the engine's default ⌈B / 4⌉; B = static waves).
     const minJoinOpt = options['min-join'] === undefined ? undefined : intOpt(options['min-join'], 1, 'min-join');
     const draftLayers = intOpt(options['draft-layers'], 1, 'draft-layers');
@@ -276,7 +280,7 @@ export const specBenchmark: Benchmark = {
     const previous = await loadDecoder({ config, weights: drifted(weights, drift, 99), name: 'bench-previous-policy' }, { device, fused });
     console.log(
       `spec bench on ${device}${fused ? ' (fused graph)' : ''}${process.execArgv.includes('--single-threaded-gc') ? ', Node with --single-threaded-gc' : ''}: target ${(parameterCount(config) / 1e6).toFixed(1)}M params (${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
-        `draft = its first ${draftLayers} layer(s) (${(parameterCount(cut.config) / 1e6).toFixed(1)}M), deep-layer scale ${refine}; ${sameLength ? `${tokens}` : `${Math.floor(tokens / 2) + 1}–${tokens}`} new tokens per sequence, temperature ${temperature}, fixed k ${kFixed}`,
+        `draft = its first ${draftLayers} layer(s) (${(parameterCount(cut.config) / 1e6).toFixed(1)}M), deep-layer scale ${refine}; ${sameLength ? `${tokens}` : `${Math.floor(tokens / 2) + 1}–${tokens}`} new tokens per sequence, temperature ${temperature}, fixed k ${kList.join(', ')}`,
     );
     const params = { temperature, topK: 0, topP: 1 };
     // The k-step draft sessions for every k adaptive k may pick, opened before any timed run (an
@@ -343,7 +347,7 @@ export const specBenchmark: Benchmark = {
       const rowsOf = (name: string): Array<[string, number | 'auto']> =>
         name === 'plain'
           ? [['0', 0], ...(modes.has('aa') ? [['A/A', 0] as [string, number]] : [])]
-          : [...(modes.has('fixed') ? [[String(kFixed), kFixed] as [string, number]] : []), ...(['auto', 'warm'] as const).filter((m) => modes.has(m)).map((m): [string, 'auto'] => [m, 'auto'])];
+          : [...(modes.has('fixed') ? kList.map((k): [string, number] => [String(k), k]) : []), ...(['auto', 'warm'] as const).filter((m) => modes.has(m)).map((m): [string, 'auto'] => [m, 'auto'])];
       const configs = makers.flatMap(([name, make]) =>
         rowsOf(name).map(([label, k]) => ({
           name, make, label, k, adaptive: k === 'auto', kept: label === 'warm' ? new AdaptiveK({ kMax: K_MAX }) : undefined,
