@@ -64,8 +64,10 @@ export function parseSpecResult(text: string, file: string): SpecResult {
 
 /**
  * Pools the paired ratios of every row (batch, drafter, k) over `results`, which must share the
- * device, the graph and the workload (`config`: model pair, lengths, temperature, fixed k):
- * ratios measured on different pairs or workloads are not draws of one distribution. Rows
+ * device, the graph and the workload (`config`: model pair, lengths, temperature): ratios
+ * measured on different pairs or workloads are not draws of one distribution. The fixed draft
+ * lengths a run measured (`kFixed`, one or a list) are no part of the setup: a fixed-k row is
+ * labelled by its k, and a row pools with the rows of that label in the other runs. Rows
  * without paired ratios (plain, generate) are left out; rows come by batch size, within one in
  * order of first appearance.
  */
@@ -103,12 +105,16 @@ export function poolPaired(results: ReadonlyArray<{ file: string; result: SpecRe
   }));
 }
 
-/** What differs between two results' setups (device, graph, each `config` key), as "name a ≠ b" strings; none: the same setup. */
+/** `config` keys that say which rows a run measured, not how: no part of the setup (`poolPaired`). */
+const ROW_SELECTION = new Set(['kFixed']);
+
+/** What differs between two results' setups (device, graph, each `config` key but `ROW_SELECTION`), as "name a ≠ b" strings; none: the same setup. */
 function differences(a: SpecResult, b: SpecResult): string[] {
   const out: string[] = [];
   if (a.device !== b.device) out.push(`device ${a.device} ≠ ${b.device}`);
   if ((a.fused ?? false) !== (b.fused ?? false)) out.push(`fused ${String(a.fused ?? false)} ≠ ${String(b.fused ?? false)}`);
   for (const name of new Set([...Object.keys(a.config), ...Object.keys(b.config)])) {
+    if (ROW_SELECTION.has(name)) continue;
     const [x, y] = [JSON.stringify(a.config[name]), JSON.stringify(b.config[name])];
     if (x !== y) out.push(`${name} ${x ?? '(absent)'} ≠ ${y ?? '(absent)'}`);
   }

@@ -34,6 +34,16 @@ describe('poolPaired', () => {
     expect(() => poolPaired([{ file: 'a.json', result: a }, { file: 'd.json', result: cpu }])).toThrow(/device webgpu ≠ cpu; fused true ≠ false/);
     expect(() => poolPaired([])).toThrow(/no results to pool/);
   });
+
+  it('pools runs that measured other fixed draft lengths: a fixed-k row pools with the rows of its k', () => {
+    const k4 = result([{ batch: 1, drafter: 'model', k: '4', pairedRatios: [0.8, 0.9] }]);
+    const k124 = result([
+      { batch: 1, drafter: 'model', k: '1', pairedRatios: [0.95] },
+      { batch: 1, drafter: 'model', k: '4', pairedRatios: [0.85] },
+    ], { config: { ...config, kFixed: [1, 2, 4] } });
+    const rows = poolPaired([{ file: 'k4.json', result: k4 }, { file: 'k124.json', result: k124 }]);
+    expect(rows.map((r) => [r.k, r.runs, r.n, r.median])).toEqual([['4', 2, 3, 0.85], ['1', 1, 1, 0.95]]);
+  });
 });
 
 describe('parseSpecResult', () => {
