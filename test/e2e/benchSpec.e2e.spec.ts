@@ -27,6 +27,20 @@ describe('bench spec: the A/A row and --modes', () => {
     expect(progress).toHaveLength(3);
     expect(progress[2]).toMatch(/^bench spec: batch 1, repetition 3\/3 done \(\d+ s\); paired: plain A\/A \d\.\d\d, ngram auto \d\.\d\d$/);
     expect(progress.map((l) => Number(/plain A\/A (\d\.\d\d)/.exec(l)![1]))).toEqual(aa.pairedRatios!.map((r) => Number(r.toFixed(2))));
+    // the run log: every timed run in order; the A/A ratios follow from it (plain runs around it)
+    const runs = (JSON.parse(readFileSync(join(out, 'spec.json'), 'utf8')) as { runs: Array<{ batch: number; rep: number; order: string[]; tokensPerSec: number[] }> }).runs;
+    expect(runs.map((r) => r.order)).toEqual([
+      ['plain 0', 'plain A/A', 'ngram auto', 'plain 0'],
+      ['plain 0', 'ngram auto', 'plain A/A', 'plain 0'], // odd repetitions reversed
+      ['plain 0', 'plain A/A', 'ngram auto', 'plain 0'],
+    ]);
+    runs.forEach((r, rep) => {
+      const at = r.order.indexOf('plain A/A');
+      const plain = r.order.map((o, i) => (o === 'plain 0' ? i : -1)).filter((i) => i >= 0);
+      const before = Math.max(...plain.filter((i) => i < at));
+      const after = Math.min(...plain.filter((i) => i > at));
+      expect(r.tokensPerSec[at]! / ((r.tokensPerSec[before]! + r.tokensPerSec[after]!) / 2)).toBeCloseTo(aa.pairedRatios![rep]!, 12);
+    });
   }, 180_000);
 
   it('--k 1,3 gives a fixed-k row per draft length, in the order given, and keeps the list in the config', async () => {

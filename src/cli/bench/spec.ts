@@ -290,6 +290,9 @@ export const specBenchmark: Benchmark = {
     for (const d of [target, draft, previous]) await generate(d, { prompts: [[1, 2, 3]], params, maxNewTokens: 4, seed: 0 });
 
     const rows: Row[] = [];
+    // Every timed run in the order it ran (per batch size and repetition): the raw material of
+    // the paired ratios, kept so that position effects can be looked for afterwards.
+    const runs: Array<{ batch: number; rep: number; order: string[]; tokensPerSec: number[] }> = [];
     const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
     // WebGPU runs are cheap, and a GPU round now and then takes twice as long: 5 repetitions there.
     const reps = Math.max(1, intOpt(options['reps'], quick ? 1 : device === 'webgpu' ? 5 : 2, 'reps'));
@@ -417,6 +420,7 @@ export const specBenchmark: Benchmark = {
           if (temperature === 0) b.same &&= done.every((d) => { const i = Number(d.requestId.slice(1)); return d.tokenIds.join() === reference[i]!.join(); });
           await engine.dispose();
         }
+        runs.push({ batch: B, rep, order: order.map(([, cfg]) => `${cfg.name} ${cfg.label}`), tokensPerSec: [...runRates] });
         // Paired ratios: each configuration against the mean of the plain runs around it.
         order.forEach(([ci], pos) => {
           if (ci === 0) return;
@@ -479,6 +483,6 @@ export const specBenchmark: Benchmark = {
     await target.release();
     await draft.release();
     await previous.release();
-    return { device, fused, config: { layers: config.numLayers, hidden: config.hiddenSize, vocab: config.vocabSize, draftLayers, refine, drift, tokens, sameLength, temperature, kFixed }, rows };
+    return { device, fused, config: { layers: config.numLayers, hidden: config.hiddenSize, vocab: config.vocabSize, draftLayers, refine, drift, tokens, sameLength, temperature, kFixed }, rows, runs };
   },
 };
