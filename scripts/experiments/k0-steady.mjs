@@ -5,24 +5,16 @@
 // with the draft model (`modelSched`) and the n-gram drafter (`ngramSched`), and compares the
 // median target forward over one position among forwards whose 3 predecessors were 1-position
 // forwards too. Measured (2 cores, eleventh session): 0.997× and 0.977× plain's — no lasting cost
-// of speculation on later plain rounds (docs/speculative-decoding.md, eleventh session).
+// of speculation on later plain rounds (docs/speculative-decoding.md, eleventh session). Twelfth
+// session, the machine slower and noisier (plain 6.1 ms): 1.074 and 1.022.
 // Steady k=0 target forwards: plain engine vs engines that speculate on a fixed schedule (k=4 for 6 of every 60 rounds)
-import { parseConfig } from '../../dist/gpu/model/config.js';
-import { randomWeights } from '../../dist/gpu/model/llamaWeights.js';
-import { loadDecoder } from '../../dist/gpu/runtime/loadDecoder.js';
 import { Xoshiro128 } from '../../dist/gpu/sampling/rng.js';
 import { SpeculativeEngine } from '../../dist/gpu/speculative/engine.js';
 import { ModelDrafter } from '../../dist/gpu/speculative/modelDrafter.js';
 import { NgramDrafter } from '../../dist/gpu/speculative/ngramDrafter.js';
-import { truncatedDraft } from '../../dist/gpu/speculative/truncatedDraft.js';
 import { AdaptiveK } from '../../dist/gpu/speculative/adaptiveK.js';
-const config = parseConfig({ model_type: 'llama', hidden_size: 512, num_hidden_layers: 8, num_attention_heads: 8, num_key_value_heads: 4, intermediate_size: 1408, vocab_size: 4096, tie_word_embeddings: false, eos_token_id: 0 }, 'x');
-const weights = randomWeights(config, new Xoshiro128(1234), { std: 0.02 });
-for (const [name, t] of weights) if (/layers\.([1-9]\d*)\.(self_attn\.o_proj|mlp\.down_proj)/.test(name)) weights.set(name, { dims: t.dims, data: t.data.map((x) => x * 0.03) });
-const cut = truncatedDraft(config, weights, 1);
-const target = await loadDecoder({ config, weights, name: 'target' }, { device: 'cpu' });
-const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'draft' }, { device: 'cpu', multiStepDraft: true, intraOpNumThreads: 1 });
-await draft.prepareGreedyDraft([1, 2, 3, 4, 5, 6]);
+import { benchPair } from './benchPair.mjs';
+const { target, draft } = await benchPair();
 const rng = new Xoshiro128(18);
 const phrases = Array.from({ length: 6 }, () => Array.from({ length: 4 }, () => 3 + Math.floor(rng.next() * 4093)));
 const prompts = Array.from({ length: 4 }, () => Array.from({ length: 5 }, () => phrases[Math.floor(rng.next() * 6)]).flat());

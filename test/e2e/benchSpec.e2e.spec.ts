@@ -81,6 +81,12 @@ describe('bench pool', () => {
     expect(pooled.rows[0]).toMatchObject({ n: 5, median: 1.0 });
   });
 
+  it('refuses a flag it does not have, and says what it takes', async () => {
+    const err = await run('node', [cli, 'bench', 'pool', 'x.json', '--reps', '3']).catch((e: { stderr: string; code: number }) => e);
+    expect((err as { code: number }).code).toBe(1);
+    expect((err as { stderr: string }).stderr).toMatch(/bench pool: unknown option --reps; it takes only files/);
+  });
+
   it('says which file is not a bench spec result', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'spec-pool-'));
     writeFileSync(join(dir, 'bad.json'), JSON.stringify({ ...setup, rows: 'none' }));

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Benchmark } from './index.js';
+import { benchArgs, type Benchmark } from './index.js';
 import { median } from './stats.js';
 import { parseConfig, parameterCount } from '../../gpu/model/config.js';
 import type { LlamaConfig } from '../../gpu/model/config.js';
@@ -7,12 +7,6 @@ import { randomWeights } from '../../gpu/model/llamaWeights.js';
 import { loadDecoder } from '../../gpu/runtime/loadDecoder.js';
 import type { Decoder, Device } from '../../gpu/runtime/Decoder.js';
 import { Xoshiro128 } from '../../gpu/sampling/rng.js';
-
-/** `--name value` from the command line (the bench command passes unknown options through argv). */
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 
 const llama = (o: Record<string, number | boolean>, name: string): LlamaConfig =>
   parseConfig({ model_type: 'llama', vocab_size: 32000, rope_theta: 10000, rms_norm_eps: 1e-5, bos_token_id: 1, eos_token_id: 2, ...o }, name);
@@ -80,13 +74,15 @@ async function timeDecode(dec: Decoder, batch: number, promptLen: number, newTok
 export const decodeBenchmark: Benchmark = {
   name: 'decode',
   description: 'plain decoding tokens/s of a ~100M target and a ~10M draft at batch 1, 8, 64, and the draft/target cost ratio c',
-  async run(options) {
+  async run(options, args) {
     const device: Device = options['device'] === 'webgpu' ? 'webgpu' : 'cpu';
     const quick = options['quick'] === true;
+    const { flags } = benchArgs(args);
+    const flag = (name: string): string | undefined => (typeof flags[name] === 'string' ? flags[name] : undefined);
     const newTokens = Number(flag('new-tokens') ?? (quick ? 8 : device === 'cpu' ? 16 : 64));
     const promptLen = Number(flag('prompt-len') ?? 16);
     const batches = (flag('batches') ?? '1,8,64').split(',').map(Number);
-    const fused = process.argv.includes('--fused');
+    const fused = flags['fused'] === true;
     const { target, draft } = benchModels(quick);
     const results: Record<string, Timing[]> = { target: [], draft: [] };
     const params: Record<string, number> = {};

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { Benchmark } from './index.js';
+import { benchArgs, type Benchmark } from './index.js';
 import { median, medianInterval } from './stats.js';
 
 /**
@@ -138,13 +138,10 @@ export const poolBenchmark: Benchmark = {
   name: 'pool',
   description: 'pools the paired repetitions of several bench spec JSON results (e.g. GPU runs of different sessions) per row: median, confidence interval, per-run medians',
   usage: [['FILE…', 'bench spec results of the same device, graph and workload (e.g. bench/gpu/json/*.json)']],
-  async run() {
-    const argv = process.argv.slice(process.argv.indexOf('pool') + 1);
-    const files: string[] = [];
-    for (let i = 0; i < argv.length; i++) {
-      if (argv[i] === '--out' || argv[i] === '--device') i++; // the bench command's own options
-      else if (!argv[i]!.startsWith('--')) files.push(argv[i]!);
-    }
+  async run(_options, args) {
+    const { flags, operands: files } = benchArgs(args);
+    const unknown = Object.keys(flags);
+    if (unknown.length > 0) throw new Error(`bench pool: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `--${u}`).join(', ')}; it takes only files (and the bench command's --out)`);
     const results = files.map((file) => {
       let text: string;
       try {

@@ -62,7 +62,7 @@ import { ReuseDrafter } from '../../gpu/speculative/reuseDrafter.js';
 import { truncatedDraft } from '../../gpu/speculative/truncatedDraft.js';
 import { measureStartUp } from '../../gpu/speculative/warmUp.js';
 import type { F32Tensor } from '../../gpu/weights/tensor.js';
-import type { Benchmark } from './index.js';
+import { benchArgs, type Benchmark } from './index.js';
 import { collectedTimer, median, medianInterval } from './stats.js';
 
 /** Plain decoding runs again after this many configurations (the paired column's reference). */
@@ -112,20 +112,6 @@ const SPEC_FLAGS: ReadonlyArray<readonly [string, string]> = [
 const KNOWN_FLAGS = new Set(['device', 'quick', 'out', ...SPEC_FLAGS.flatMap(([f]) => f.split(', ').map((x) => x.split(' ')[0]!.slice(2)))]);
 const DRAFTERS = ['model', 'ngram', 'reuse'] as const;
 const MODES = ['fixed', 'auto', 'warm', 'aa', 'generate'] as const;
-
-/** `--key value`, `--key=value` and bare `--flag` pairs of argv. */
-function extraFlags(argv: readonly string[]): Record<string, string | boolean> {
-  const out: Record<string, string | boolean> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) continue;
-    const eq = a.indexOf('=');
-    if (eq > 0) out[a.slice(2, eq)] = a.slice(eq + 1);
-    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) out[a.slice(2)] = argv[++i]!;
-    else out[a.slice(2)] = true;
-  }
-  return out;
-}
 
 /** Solves (1 − α^(k+1)) / (1 − α) = tokensPerRound for α ∈ [0, 1] by bisection. */
 export function alphaFromTokensPerRound(tokensPerRound: number, k: number): number {
@@ -227,9 +213,10 @@ export const specBenchmark: Benchmark = {
   usage: SPEC_FLAGS,
   name: 'spec',
   description: 'speculative vs plain decoding tokens/s at batch 1, 8, 64 per drafter (model, ngram, reuse), fixed and adaptive k; α, c, S(α,c,k)',
-  async run(parsed) {
-    // The bench command declares only --device/--quick/--out; read this bench's own flags from argv.
-    const options: Record<string, string | boolean> = { ...extraFlags(process.argv.slice(process.argv.indexOf('spec') + 1)), ...parsed };
+  async run(parsed, args) {
+    const { flags, operands } = benchArgs(args);
+    if (operands.length > 0) throw new Error(`bench spec: unexpected argument${operands.length > 1 ? 's' : ''} ${operands.join(' ')}; see specstream bench --help`);
+    const options: Record<string, string | boolean> = { ...flags, ...parsed };
     const unknown = Object.keys(options).filter((k) => !KNOWN_FLAGS.has(k));
     if (unknown.length > 0) throw new Error(`bench spec: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `--${u}`).join(', ')}; see specstream bench --help`);
     const drafterNames = typeof options['drafters'] === 'string' ? options['drafters'].split(',') : [...DRAFTERS];
