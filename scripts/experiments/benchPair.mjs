@@ -12,10 +12,8 @@ export async function benchPair() {
   const weights = randomWeights(config, new Xoshiro128(1234), { std: 0.02 });
   for (const [name, t] of weights) if (/layers\.([1-9]\d*)\.(self_attn\.o_proj|mlp\.down_proj)/.test(name)) weights.set(name, { dims: t.dims, data: t.data.map((x) => x * 0.03) });
   const cut = truncatedDraft(config, weights, 1);
-  // QUANTIZE=int8: int8 projections for both (LlamaGraphOptions.quantize)
-  const q = process.env.QUANTIZE ? { quantize: process.env.QUANTIZE } : {};
-  const target = await loadDecoder({ config, weights, name: 'target' }, { device: 'cpu', ...q });
-  const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'draft' }, { device: 'cpu', multiStepDraft: true, intraOpNumThreads: 1, ...q });
+  const target = await loadDecoder({ config, weights, name: 'target' }, { device: 'cpu' });
+  const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'draft' }, { device: 'cpu', multiStepDraft: true, intraOpNumThreads: 1 });
   await draft.prepareGreedyDraft([1, 2, 3, 4, 5, 6]);
   return { config, target, draft };
 }

@@ -50,7 +50,6 @@ import { parseConfig, parameterCount, type LlamaConfig } from '../../gpu/model/c
 import { layerNames, randomWeights } from '../../gpu/model/llamaWeights.js';
 import type { Device } from '../../gpu/runtime/Decoder.js';
 import { loadDecoder } from '../../gpu/runtime/loadDecoder.js';
-import { parseQuantize } from '../../gpu/model/quantize.js';
 import { generate } from '../../gpu/sampling/generate.js';
 import { Xoshiro128, normal } from '../../gpu/sampling/rng.js';
 import { AdaptiveK, theoreticalSpeedup } from '../../gpu/speculative/adaptiveK.js';
@@ -109,7 +108,6 @@ const SPEC_FLAGS: ReadonlyArray<readonly [string, string]> = [
   ['--refine s, --drift d', 'deep-layer output scale (default 0.03), reuse drift (default 0.005)'],
   ['--temperature t', 'sampling temperature (default 0: outputs are compared with plain)'],
   ['--fused, --plain', 'force the fused / plain graph (default: fused on webgpu)'],
-  ['--quantize int8|none', 'int8 projections for target, draft and previous policy (cpu only; default none = float32)'],
 ];
 const KNOWN_FLAGS = new Set(['device', 'quick', 'out', ...SPEC_FLAGS.flatMap(([f]) => f.split(', ').map((x) => x.split(' ')[0]!.slice(2)))]);
 const DRAFTERS = ['model', 'ngram', 'reuse'] as const;
@@ -256,21 +254,19 @@ export const specBenchmark: Benchmark = {
     const fused = options['fused'] === true || (device === 'webgpu' && options['plain'] !== true);
     // A full collection around every timed run (`collectedTimer`): each run pays for its own garbage only.
     const timed = collectedTimer();
-    const quantize = parseQuantize(options['quantize'], 'bench spec --quantize');
-    const q = quantize !== undefined ? { quantize } : {};
-    const target = await loadDecoder({ config, weights, name: 'bench-target' }, { device, fused, ...q });
+    const target = await loadDecoder({ config, weights, name: 'bench-target' }, { device, fused });
     // On a CPU the draft session gets one intra-op thread: a multi-threaded pool keeps spinning
     // after each draft step and slows the target's next forward ~2× on a small machine.
     const draftThreads = intOpt(options['draft-threads'], device === 'cpu' ? 1 : 0, 'draft-threads');
     const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'bench-draft' }, {
-      device, fused, ...q, multiStepDraft: true, ...(draftThreads > 0 ? { intraOpNumThreads: draftThreads } : {}), ...(options['draft-no-spin'] === true ? { intraOpSpinning: false } : {}),
+      device, fused, multiStepDraft: true, ...(draftThreads > 0 ? { intraOpNumThreads: draftThreads } : {}), ...(options['draft-no-spin'] === true ? { intraOpSpinning: false } : {}),
     });
     // --stepwise-draft adds rows for the draft model drafting one session run per token (the
     // draft graph without the k-step unrolling), side by side with the multi-step graph.
     const stepwiseDraft = options['stepwise-draft'] === true;
-    const previous = await loadDecoder({ config, weights: drifted(weights, drift, 99), name: 'bench-previous-policy' }, { device, fused, ...q });
+    const previous = await loadDecoder({ config, weights: drifted(weights, drift, 99), name: 'bench-previous-policy' }, { device, fused });
     console.log(
-      `spec bench on ${device}${fused ? ' (fused graph)' : ''}${quantize !== undefined ? `, ${quantize} projections` : ''}${process.execArgv.includes('--single-threaded-gc') ? ', Node with --single-threaded-gc' : ''}: target ${(parameterCount(config) / 1e6).toFixed(1)}M params (${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
+      `spec bench on ${device}${fused ? ' (fused graph)' : ''}${process.execArgv.includes('--single-threaded-gc') ? ', Node with --single-threaded-gc' : ''}: target ${(parameterCount(config) / 1e6).toFixed(1)}M params (${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
         `draft = its first ${draftLayers} layer(s) (${(parameterCount(cut.config) / 1e6).toFixed(1)}M), deep-layer scale ${refine}; ${sameLength ? `${tokens}` : `${Math.floor(tokens / 2) + 1}–${tokens}`} new tokens per sequence, temperature ${temperature}, fixed k ${kList.join(', ')}`,
     );
     const params = { temperature, topK: 0, topP: 1 };
@@ -474,6 +470,6 @@ export const specBenchmark: Benchmark = {
     await target.release();
     await draft.release();
     await previous.release();
-    return { device, fused, config: { layers: config.numLayers, hidden: config.hiddenSize, vocab: config.vocabSize, draftLayers, refine, drift, tokens, sameLength, temperature, kFixed, ...q }, rows, runs };
+    return { device, fused, config: { layers: config.numLayers, hidden: config.hiddenSize, vocab: config.vocabSize, draftLayers, refine, drift, tokens, sameLength, temperature, kFixed }, rows, runs };
   },
 };

@@ -12,7 +12,6 @@ import { numel } from './shapes.js';
 export const ONNX_TYPE: Readonly<Record<DType, number>> = {
   float32: 1,
   uint8: 2,
-  int8: 3,
   int32: 6,
   int64: 7,
   bool: 9,

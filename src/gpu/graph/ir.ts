@@ -4,7 +4,7 @@
  * onnx.proto (onnx-proto). Node op types and attributes are ONNX's own, so the IR has no
  * semantics of its own to keep in sync.
  */
-export type DType = 'float32' | 'float16' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8' | 'int8';
+export type DType = 'float32' | 'float16' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8';
 /** A static size or a symbolic dimension name (e.g. 'batch', 'past_sequence_length'). */
 export type Dim = number | string;
 
@@ -14,7 +14,7 @@ export interface ValueInfo {
   readonly shape: readonly Dim[];
 }
 
-export type TensorArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Int8Array | Uint16Array;
+export type TensorArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
 
 export interface TensorData {
   readonly name: string;

@@ -12,7 +12,6 @@ const DATA_TYPE: Readonly<Record<DType, number>> = {
   int32: onnx.TensorProto.DataType.INT32,
   bool: onnx.TensorProto.DataType.BOOL,
   uint8: onnx.TensorProto.DataType.UINT8,
-  int8: onnx.TensorProto.DataType.INT8,
 };
 
 export const dtypeFromOnnx = (code: number): DType | undefined =>

@@ -4,8 +4,6 @@ import { serializeModel } from '../graph/serialize.js';
 import type { LlamaConfig } from './config.js';
 import type { WeightMap } from '../weights/tensor.js';
 import { EMBED, FINAL_NORM, LM_HEAD, checkWeights, layerNames, llamaWeightSpecs } from './llamaWeights.js';
-import { quantizeInt8Columns } from './quantize.js';
-import type { QuantizeMode } from './quantize.js';
 
 /**
  * The Llama-style decoder as an ONNX graph, built from plain ONNX (opset 17) ops only, with the
@@ -37,9 +35,6 @@ export const LLAMA_OPS: readonly string[] = [
 /** Ops the fused variant adds (SimplifiedLayerNormalization: ONNX domain contrib; RotaryEmbedding: com.microsoft). */
 export const FUSED_EXTRA_OPS: readonly string[] = ['SimplifiedLayerNormalization', 'RotaryEmbedding', 'Split'];
 
-/** Ops the int8 variant adds: per-row activation quantization and the integer product. */
-export const INT8_EXTRA_OPS: readonly string[] = ['Abs', 'ReduceMax', 'Max', 'Round', 'MatMulInteger', 'Split'];
-
 export interface LlamaGraphOptions {
   /**
    * 'initializers': weights baked into the model (inference; needs `weights`).
@@ -64,16 +59,6 @@ export interface LlamaGraphOptions {
    * positions must be < `maxPositions`. Needs weightsAs 'initializers'.
    */
   readonly fused?: boolean;
-  /**
-   * 'int8': every projection (q/k/v, o, gate/up, down, LM head) with int8 weights (symmetric, per
-   * output channel) and int8 activations (symmetric, per row, quantized at run time), multiplied
-   * by MatMulInteger — 2–3× faster on a CPU, and a 5-position forward costs about what a
-   * 1-position one does (docs/cpu.md). Each row's result is independent of the other rows of the
-   * call (integer accumulation), so speculative verification stays exact. A different model
-   * than the float32 one (logits move by the quantization error). Embedding, norms, attention
-   * and the KV cache stay float32. Needs weightsAs 'initializers'.
-   */
-  readonly quantize?: QuantizeMode;
   /** Rotary cache length of the fused variant (default max_position_embeddings, else 4096). */
   readonly maxPositions?: number;
   /**
@@ -109,9 +94,6 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
   const useCache = opts.kvCache ?? true;
   const fused = opts.fused ?? false;
   if (fused && opts.weightsAs !== 'initializers') throw new Error('buildLlamaGraph: the fused variant needs weightsAs "initializers"');
-  const int8 = opts.quantize === 'int8';
-  if (opts.quantize !== undefined && !int8) throw new Error(`buildLlamaGraph: unknown quantize mode ${JSON.stringify(opts.quantize)}`);
-  if (int8 && opts.weightsAs !== 'initializers') throw new Error('buildLlamaGraph: int8 weights need weightsAs "initializers" (inference only)');
   if (opts.weightsAs === 'initializers') {
     if (!opts.weights) throw new Error('buildLlamaGraph: weightsAs "initializers" needs `weights`');
     checkWeights(c, opts.weights);
@@ -216,47 +198,6 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
     const y = g.op1('MatMul', [x, wT]);
     return b === undefined ? y : g.op1('Add', [y, b]);
   };
-  /** [in, out] int8 initializer + [out] float32 column scales of the concatenated weights. */
-  const int8Init = (names: readonly string[]): { q: string; scale: string } => {
-    const key = `${names.join('+')}.int8`;
-    const made = derived.get(key);
-    if (made !== undefined) return { q: made, scale: `${key}.scale` };
-    const dims = specs.get(names[0]!)!.dims;
-    const cols = quantizeInt8Columns(names.map((n) => ({ rows: specs.get(n)!.dims[0]!, data: opts.weights!.get(n)!.data })), dims[1]!);
-    derived.set(key, g.initializer(key, 'int8', [cols.inn, cols.out], cols.q));
-    g.initializer(`${key}.scale`, 'float32', [cols.out], cols.scale);
-    return { q: key, scale: `${key}.scale` };
-  };
-  const zeroPoint128 = int8 ? g.initializer('int8.zero_point', 'uint8', [], new Uint8Array([128])) : '';
-  const inv127 = int8 ? g.constFloat([1 / 127], []) : '';
-  const tiny = int8 ? g.constFloat([1e-30], []) : '';
-  const offset128 = int8 ? g.constFloat([128], []) : '';
-  /**
-   * x [B, T, in] times the concatenated weights `names` (+ biases): one output per name.
-   * int8: x quantized per row (scale = max |x| / 127, uint8 with zero point 128), MatMulInteger
-   * with the int8 weights, int32 → float32 times the row and column scales, then Split.
-   * float32: one MatMul + Split (fused) or a MatMul per weight (plain).
-   */
-  const project = (x: string, names: readonly string[], biases?: readonly string[]): string[] => {
-    const sizes = names.map((n) => specs.get(n)!.dims[0]!);
-    const split = (y: string): string[] =>
-      names.length === 1 ? [y] : g.op('Split', [y, i64(sizes)], { axis: attr.int(-1) }, { outputs: names.length });
-    if (int8) {
-      const { q, scale } = int8Init(names);
-      const s = g.op1('Max', [g.op1('Mul', [g.op1('ReduceMax', [g.op1('Abs', [x])], { axes: attr.ints([-1]), keepdims: attr.int(1) }), inv127]), tiny]); // [B, T, 1]
-      const xq = g.op1('Cast', [g.op1('Add', [g.op1('Round', [g.op1('Div', [x, s])]), offset128])], { to: attr.int(2) }); // uint8
-      const acc = g.op1('MatMulInteger', [xq, q, zeroPoint128]); // int32 [B, T, out]
-      let y = g.op1('Mul', [g.op1('Mul', [g.op1('Cast', [acc], { to: attr.int(ONNX_FLOAT) }), s]), scale]);
-      if (biases) y = g.op1('Add', [y, concatInit(biases)]);
-      return split(y);
-    }
-    if (fused) {
-      let y = g.op1('MatMul', [x, transposedInit(names)]);
-      if (biases) y = g.op1('Add', [y, concatInit(biases)]);
-      return split(y);
-    }
-    return names.map((n, j) => linear(x, n, biases ? W(biases[j]!) : undefined));
-  };
   const half = { lo: [i64([0]), i64([D / 2]), i64([3])], hi: [i64([D / 2]), i64([D]), i64([3])] };
   const headsShape = (h: number) => i64([0, 0, h, D]);
   const toHeads = (x: string, h: number) =>
@@ -308,8 +249,16 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
     for (let i = 0; i < c.numLayers; i++) {
       const n = layerNames(i);
       const x = rmsNorm(h, W(n.inputNorm));
-      // [B, T, H·D] projections
-      const [qp, kp, vp] = project(x, [n.q, n.k, n.v], c.attentionBias ? [n.qBias, n.kBias, n.vBias] : undefined) as [string, string, string];
+      let qp: string, kp: string, vp: string; // [B, T, H·D] projections
+      if (fused) {
+        let qkv = g.op1('MatMul', [x, transposedInit([n.q, n.k, n.v])]);
+        if (c.attentionBias) qkv = g.op1('Add', [qkv, concatInit([n.qBias, n.kBias, n.vBias])]);
+        [qp, kp, vp] = g.op('Split', [qkv, i64([Hq * D, Hkv * D, Hkv * D])], { axis: attr.int(-1) }, { outputs: 3 }) as [string, string, string];
+      } else {
+        qp = linear(x, n.q, c.attentionBias ? W(n.qBias) : undefined);
+        kp = linear(x, n.k, c.attentionBias ? W(n.kBias) : undefined);
+        vp = linear(x, n.v, c.attentionBias ? W(n.vBias) : undefined);
+      }
       const q = rope(toHeads(qp, Hq)); // [B, Hq, T, D]
       let k = rope(toHeads(kp, Hkv)); // [B, Hkv, T, D]
       let v = toHeads(vp, Hkv);
@@ -329,14 +278,20 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
       const probs = g.op1('Softmax', [scores], { axis: attr.int(-1) });
       const ctx = g.op1('MatMul', [probs, g.op1('Unsqueeze', [v, groupAxis])]); // [B, Hkv, rep, T, D]
       const merged = g.op1('Transpose', [g.op1('Reshape', [ctx, qMergeShape])], { perm: attr.ints([0, 2, 1, 3]) }); // [B, T, Hq, D]
-      h = g.op1('Add', [h, project(g.op1('Reshape', [merged, flatShape]), [n.o])[0]!]);
+      h = g.op1('Add', [h, linear(g.op1('Reshape', [merged, flatShape]), n.o)]);
 
       const y = rmsNorm(h, W(n.postNorm));
-      const [gate, up] = project(y, [n.gate, n.up]) as [string, string]; // [B, T, I]
+      let gate: string, up: string; // [B, T, I]
+      if (fused) {
+        [gate, up] = g.op('Split', [g.op1('MatMul', [y, transposedInit([n.gate, n.up])]), i64([c.intermediateSize, c.intermediateSize])], { axis: attr.int(-1) }, { outputs: 2 }) as [string, string];
+      } else {
+        gate = linear(y, n.gate);
+        up = linear(y, n.up);
+      }
       const act = g.op1('Mul', [g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), up]);
-      h = g.op1('Add', [h, project(act, [n.down])[0]!]);
+      h = g.op1('Add', [h, linear(act, n.down)]);
     }
-    const logits = project(rmsNorm(cut(h), W(FINAL_NORM)), [c.tieWordEmbeddings ? EMBED : LM_HEAD])[0]!; // [B, T', V]
+    const logits = linear(rmsNorm(cut(h), W(FINAL_NORM)), c.tieWordEmbeddings ? EMBED : LM_HEAD); // [B, T', V]
     return { logits, presents };
   };
 

@@ -8,7 +8,6 @@ import { parseConfig } from '../model/config.js';
 import type { LlamaConfig } from '../model/config.js';
 import { buildGreedyDraftModel, buildLlamaModel } from '../model/llamaGraph.js';
 import { checkWeights } from '../model/llamaWeights.js';
-import type { QuantizeMode } from '../model/quantize.js';
 import { readSafetensors } from '../weights/safetensors.js';
 import type { WeightMap } from '../weights/tensor.js';
 
@@ -56,11 +55,6 @@ export async function loadDecoder(
   opts: {
     device?: Device;
     fused?: boolean;
-    /**
-     * 'int8': build the graph with int8 projections (`LlamaGraphOptions.quantize`; CPU only).
-     * Needs weights to quantize: config.json + model.safetensors or an in-memory model.
-     */
-    quantize?: QuantizeMode;
     intraOpNumThreads?: number;
     /** False: the intra-op threads sleep between runs instead of spinning (see `SessionOptions`). */
     intraOpSpinning?: boolean;
@@ -84,22 +78,15 @@ export async function loadDecoder(
   // of a 100M model, bench/results/decode-webgpu*.json), plain on CPU. SPECSTREAM_FUSED=0|1 overrides.
   const env = process.env['SPECSTREAM_FUSED'];
   const fused = opts.fused ?? (env === undefined || env === '' ? device === 'webgpu' : env === '1');
-  const quantize = opts.quantize;
-  if (quantize !== undefined && device !== 'cpu') {
-    throw new Error(`int8 weights (quantize "${quantize}") run on the CPU only; ONNX Runtime's ${device} provider has no MatMulInteger — drop the quantization or use --device cpu`);
-  }
-  const graphOpts = { fused, ...(quantize !== undefined ? { quantize } : {}) };
-  const tag = quantize !== undefined ? `, ${quantize}` : '';
   if (typeof source !== 'string') {
-    const bytes = buildLlamaModel(source.config, { weightsAs: 'initializers', weights: source.weights, logitsToKeep: true, ...graphOpts });
-    const multi = opts.multiStepDraft ? { greedyDraftModel: (k: number) => buildGreedyDraftModel(source.config, k, { weights: source.weights, ...graphOpts }) } : {};
-    return OrtDecoder.open(bytes, { device, threads, ...multi, name: `${source.name ?? 'in-memory model'}${tag}`, config: source.config, tokenizer: source.tokenizer });
+    const bytes = buildLlamaModel(source.config, { weightsAs: 'initializers', weights: source.weights, logitsToKeep: true, fused });
+    const multi = opts.multiStepDraft ? { greedyDraftModel: (k: number) => buildGreedyDraftModel(source.config, k, { weights: source.weights, fused }) } : {};
+    return OrtDecoder.open(bytes, { device, threads, ...multi, name: source.name ?? 'in-memory model', config: source.config, tokenizer: source.tokenizer });
   }
   const dir = resolve(source);
   if (!existsSync(dir)) throw new Error(`${dir}: no such model directory`);
   if (!statSync(dir).isDirectory()) {
     // a bare .onnx file: no config, no tokenizer
-    if (quantize !== undefined) throw new Error(`${dir}: a bare .onnx file is used as is; int8 quantization needs config.json + model.safetensors`);
     return OrtDecoder.open(dir, { device, threads, name: dir, source: dir });
   }
   const has = (f: string) => existsSync(join(dir, f));
@@ -107,16 +94,15 @@ export async function loadDecoder(
   const config = has('config.json') ? parseConfig(readJson(configPath), configPath) : undefined;
   const tokenizer = loadTokenizer(dir);
   if (has('model.onnx')) {
-    if (quantize !== undefined) throw new Error(`${dir}: model.onnx is used as is; int8 quantization needs config.json + model.safetensors`);
     return OrtDecoder.open(join(dir, 'model.onnx'), { device, threads, name: dir, config, tokenizer, source: join(dir, 'model.onnx') });
   }
   if (config && has('model.safetensors')) {
     const weightsPath = join(dir, 'model.safetensors');
     const weights = await readSafetensors(weightsPath);
     checkWeights(config, weights, weightsPath);
-    const bytes = buildLlamaModel(config, { weightsAs: 'initializers', weights, logitsToKeep: true, ...graphOpts });
-    const multi = opts.multiStepDraft ? { greedyDraftModel: (k: number) => buildGreedyDraftModel(config, k, { weights, ...graphOpts }) } : {};
-    return OrtDecoder.open(bytes, { device, threads, ...multi, name: `${dir}${tag}`, config, tokenizer, source: `${dir} (built from config.json + model.safetensors${quantize !== undefined ? `, ${quantize} projections` : ''})` });
+    const bytes = buildLlamaModel(config, { weightsAs: 'initializers', weights, logitsToKeep: true, fused });
+    const multi = opts.multiStepDraft ? { greedyDraftModel: (k: number) => buildGreedyDraftModel(config, k, { weights, fused }) } : {};
+    return OrtDecoder.open(bytes, { device, threads, ...multi, name: dir, config, tokenizer, source: `${dir} (built from config.json + model.safetensors)` });
   }
   const listing = ['model.onnx', 'config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `${f}: ${has(f) ? 'present' : 'absent'}`).join(', ');
   throw new Error(`${dir}: not a model directory; needs model.onnx (+ config.json) or config.json + model.safetensors (${listing})`);
