@@ -23,6 +23,17 @@ describe(`fused GPU variant on ${testDevice} equals the plain graph (seed ${seed
     expect(fused.inputs.map((i) => i.name)).toEqual(plain.inputs.map((i) => i.name));
   });
 
+  it('leaves no initializer unused (ONNX Runtime warns about each one at load)', () => {
+    const rng = new Xoshiro128(seed, 7);
+    const c = randomTinyConfig(rng);
+    const w = randomWeights(c, rng);
+    for (const opts of [{ fused: false }, { fused: true }, { fused: true, greedyDraftSteps: 3 }, { fused: false, greedyDraftSteps: 2 }]) {
+      const graph = buildLlamaGraph(c, { weightsAs: 'initializers', weights: w, kvCache: true, ...opts });
+      const consumed = new Set(graph.nodes.flatMap((n) => n.inputs));
+      expect(graph.initializers.map((t) => t.name).filter((name) => !consumed.has(name)), JSON.stringify(opts)).toEqual([]);
+    }
+  });
+
   it('matches the float64 reference through prefill with holes and cached decoding', async () => {
     for (let trial = 0; trial < 2; trial++) {
       const rng = new Xoshiro128(seed, 1 + trial);
