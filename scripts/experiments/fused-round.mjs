@@ -9,7 +9,9 @@
 //   draft     the k-step draft run alone;  verify  the target run over k + 1 positions alone
 //   separate  draft run, then the verify run (what the engine does)
 //   fused     the combined run
-// Environment: K (default 4), P (cached slots, default 64), IT (default 30 blocks of 12 rounds).
+// Environment: K (default 4), P (cached slots, default 64), IT (default 30 blocks of 12 rounds),
+// DEVICE=webgpu (the fused graph variant there, as the decoder's default; outputs come back to the CPU),
+// FUSED=0|1 forces the graph variant.
 import * as ort from 'onnxruntime-node';
 import { parseConfig } from '../../dist/gpu/model/config.js';
 import { randomWeights } from '../../dist/gpu/model/llamaWeights.js';
@@ -23,8 +25,10 @@ const P = Number(process.env.P ?? 64);
 const config = parseConfig({ model_type: 'llama', hidden_size: 512, num_hidden_layers: 8, num_attention_heads: 8, num_key_value_heads: 4, intermediate_size: 1408, vocab_size: 4096, tie_word_embeddings: false, eos_token_id: 0 }, 'bench pair');
 const weights = randomWeights(config, new Xoshiro128(1234), { std: 0.02 });
 const cut = truncatedDraft(config, weights, 1);
-const target = buildLlamaGraph(config, { weightsAs: 'initializers', weights });
-const draft = buildLlamaGraph(cut.config, { weightsAs: 'initializers', weights: cut.weights, greedyDraftSteps: K });
+const device = process.env.DEVICE ?? 'cpu';
+const variant = { fused: process.env.FUSED ? process.env.FUSED === '1' : device === 'webgpu' };
+const target = buildLlamaGraph(config, { weightsAs: 'initializers', weights, ...variant });
+const draft = buildLlamaGraph(cut.config, { weightsAs: 'initializers', weights: cut.weights, greedyDraftSteps: K, ...variant });
 
 /** The draft graph with every value, node and initializer name prefixed by 'd/'. */
 function prefixed(g) {
@@ -49,9 +53,9 @@ const fused = {
   nodes: [...d.nodes, concat, ...target.nodes],
   valueInfo: [...d.valueInfo, ...(target.valueInfo ?? [])],
 };
-const opts = { graphOptimizationLevel: 'all' };
+const opts = { graphOptimizationLevel: 'all', executionProviders: device === 'webgpu' ? ['webgpu', 'cpu'] : ['cpu'] };
 const sTarget = await ort.InferenceSession.create(serializeModel(target), opts);
-const sDraft = await ort.InferenceSession.create(serializeModel(draft), { ...opts, intraOpNumThreads: 1 });
+const sDraft = await ort.InferenceSession.create(serializeModel(draft), { ...opts, ...(device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
 const sFused = await ort.InferenceSession.create(serializeModel(fused), opts);
 
 const i64 = (a, dims) => new ort.Tensor('int64', BigInt64Array.from(a.map(BigInt)), dims);
@@ -92,5 +96,5 @@ const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, med(v)]));
 const c = m.draft / K / m.plain;
 const ideal = m.plain * (1 + K * c);
-console.log(`k = ${K}, ${P} cached slots; medians (ms): ${Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
+console.log(`${device}, k = ${K}, ${P} cached slots; medians (ms): ${Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
 console.log(`c = ${c.toFixed(3)}; a round as S prices it, plain·(1 + k·c) = ${ideal.toFixed(2)} ms; separate ${(m.separate / ideal).toFixed(3)}×, fused ${(m.fused / ideal).toFixed(3)}× of it (verify alone ${(m.verify / m.plain).toFixed(3)} plain steps)`);
