@@ -2,8 +2,8 @@
 // CPU, batch 1, the bench spec pair (27.8M target, its first layer as the draft): does one
 // session run per speculative round — the draft's k greedy steps and the target's pass over the
 // k + 1 positions in ONE ONNX graph — cost less than the engine's two runs (draft, then verify)?
-// The combined graph is the two builder graphs side by side (the draft's names prefixed), the
-// target's input ids = Concat(last token, draft_tokens). Fixed feeds (the caches are not grown):
+// The combined graph is `buildRoundGraph` (src/gpu/model/roundGraph.ts): the two builder graphs
+// side by side, the target's input ids = Concat(last token, draft_tokens). Fixed feeds (the caches are not grown):
 // it times the session runs only, no engine. Per round, medians over IT interleaved blocks:
 //   plain     one target run over 1 position (the reference step)
 //   draft     the k-step draft run alone;  verify  the target run over k + 1 positions alone
@@ -17,6 +17,7 @@ import { parseConfig } from '../../dist/gpu/model/config.js';
 import { randomWeights } from '../../dist/gpu/model/llamaWeights.js';
 import { buildLlamaGraph } from '../../dist/gpu/model/llamaGraph.js';
 import { serializeModel } from '../../dist/gpu/graph/serialize.js';
+import { buildRoundGraph } from '../../dist/gpu/model/roundGraph.js';
 import { Xoshiro128 } from '../../dist/gpu/sampling/rng.js';
 import { truncatedDraft } from '../../dist/gpu/speculative/truncatedDraft.js';
 
@@ -30,29 +31,8 @@ const variant = { fused: process.env.FUSED ? process.env.FUSED === '1' : device 
 const target = buildLlamaGraph(config, { weightsAs: 'initializers', weights, ...variant });
 const draft = buildLlamaGraph(cut.config, { weightsAs: 'initializers', weights: cut.weights, greedyDraftSteps: K, ...variant });
 
-/** The draft graph with every value, node and initializer name prefixed by 'd/'. */
-function prefixed(g) {
-  const r = (n) => (n === '' ? '' : `d/${n}`);
-  const dims = (v) => ({ ...v, name: r(v.name), shape: v.shape.map((x) => (typeof x === 'string' && x !== 'batch_size' ? `d/${x}` : x)) });
-  return {
-    inputs: g.inputs.map(dims),
-    outputs: g.outputs.map(dims),
-    initializers: g.initializers.map((t) => ({ ...t, name: r(t.name) })),
-    nodes: g.nodes.map((n) => ({ ...n, name: r(n.name), inputs: n.inputs.map(r), outputs: n.outputs.map(r) })),
-    valueInfo: (g.valueInfo ?? []).map(dims),
-  };
-}
-const d = prefixed(draft);
-// the target reads 'input_ids' = Concat(last_token, d/draft_tokens)
-const concat = { name: 'round/concat', opType: 'Concat', domain: '', inputs: ['last_token', 'd/draft_tokens'], outputs: ['input_ids'], attrs: { axis: { type: 'int', value: 1 } } };
-const fused = {
-  name: 'round',
-  inputs: [...d.inputs, { name: 'last_token', dtype: 'int64', shape: ['batch_size', 1] }, ...target.inputs.filter((v) => v.name !== 'input_ids')],
-  outputs: [...d.outputs, ...target.outputs],
-  initializers: [...d.initializers, ...target.initializers],
-  nodes: [...d.nodes, concat, ...target.nodes],
-  valueInfo: [...d.valueInfo, ...(target.valueInfo ?? [])],
-};
+// the joined graph: src/gpu/model/roundGraph.ts (inputs draft.* and target_prefix_ids)
+const fused = buildRoundGraph({ target: { config, weights }, draft: cut, k: K, ...variant });
 const opts = { graphOptimizationLevel: 'all', executionProviders: device === 'webgpu' ? ['webgpu', 'cpu'] : ['cpu'] };
 const sTarget = await ort.InferenceSession.create(serializeModel(target), opts);
 const sDraft = await ort.InferenceSession.create(serializeModel(draft), { ...opts, ...(device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
@@ -71,8 +51,8 @@ const plainFeeds = { input_ids: i64([7], [1, 1]), attention_mask: i64(Array(P + 
 const verifyFeeds = { input_ids: i64(range(7, K + 1), [1, K + 1]), attention_mask: i64(Array(P + K + 1).fill(1), [1, P + K + 1]), position_ids: i64(range(P, K + 1), [1, K + 1]), ...targetPast };
 const draftFeeds = { input_ids: i64([7], [1, 1]), attention_mask: i64(Array(P + 1).fill(1), [1, P + 1]), position_ids: i64([P], [1, 1]), ...draftPast };
 const fusedFeeds = {
-  ...Object.fromEntries(Object.entries(draftFeeds).map(([k, v]) => [`d/${k}`, v])),
-  last_token: i64([7], [1, 1]), attention_mask: verifyFeeds.attention_mask, position_ids: verifyFeeds.position_ids, ...targetPast,
+  ...Object.fromEntries(Object.entries(draftFeeds).map(([k, v]) => [`draft.${k}`, v])),
+  target_prefix_ids: i64([7], [1, 1]), attention_mask: verifyFeeds.attention_mask, position_ids: verifyFeeds.position_ids, ...targetPast,
 };
 const cases = {
   plain: async () => sTarget.run(plainFeeds),

@@ -1,0 +1,82 @@
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/gpu/model/config.js';
+import { randomWeights } from '../../src/gpu/model/llamaWeights.js';
+import { buildLlamaModel, buildGreedyDraftModel } from '../../src/gpu/model/llamaGraph.js';
+import { DRAFT_PREFIX, buildRoundGraph, buildRoundModel } from '../../src/gpu/model/roundGraph.js';
+import { Xoshiro128, testSeed } from '../../src/gpu/sampling/rng.js';
+import { truncatedDraft } from '../../src/gpu/speculative/truncatedDraft.js';
+import { relErr, testDevice } from './modelHelpers.js';
+
+const seed = testSeed();
+const K = 3;
+const providers = testDevice === 'webgpu' ? ['webgpu', 'cpu'] : ['cpu'];
+
+const i64 = (rows: readonly (readonly number[])[]) => new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0]!.length]);
+const ints = (t: ort.Tensor) => Array.from(t.data as BigInt64Array, Number);
+
+describe(`one session run per speculative round (roundGraph) on ${testDevice} (seed ${seed})`, () => {
+  for (const fused of [false, true]) {
+    it(`drafts and verifies as the draft graph and the target graph run one after the other (${fused ? 'fused' : 'plain'} graphs, batch 2, holes)`, async () => {
+      const rng = new Xoshiro128(seed, fused ? 2 : 1);
+      const config = parseConfig(
+        { hidden_size: 16, num_hidden_layers: 3, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, intermediate_size: 32, vocab_size: 40, max_position_embeddings: 64, tie_word_embeddings: false },
+        'round test',
+      );
+      const weights = randomWeights(config, rng, { std: 0.5 });
+      const cut = truncatedDraft(config, weights, 1);
+      const options = { executionProviders: providers, graphOptimizationLevel: 'all' as const };
+      const round = await ort.InferenceSession.create(buildRoundModel({ target: { config, weights }, draft: cut, k: K, fused }), options);
+      const draft = await ort.InferenceSession.create(buildGreedyDraftModel(cut.config, K, { weights: cut.weights, fused }), options);
+      const target = await ort.InferenceSession.create(buildLlamaModel(config, { weightsAs: 'initializers', weights, fused }), options);
+
+      // Caches of P slots (row 0 has a hole at slot 1); the draft catches up on 2 tokens (row 0
+      // left-padded: 1), the target verifies 1 pending token + the K drafts.
+      const P = 4;
+      const rand = () => Math.round((rng.next() - 0.5) * 200) / 100;
+      const past = (layers: number, prefix = '') =>
+        Object.fromEntries(
+          Array.from({ length: layers }, (_, i) => ['key', 'value'].map((kv) => [`${prefix}past_key_values.${i}.${kv}`, new ort.Tensor('float32', Float32Array.from({ length: 2 * 1 * P * 8 }, rand), [2, 1, P, 8])])).flat(),
+        ) as Record<string, ort.Tensor>;
+      const tok = () => 1 + Math.floor(rng.next() * 39);
+      const draftFeeds = {
+        input_ids: i64([[0, tok()], [tok(), tok()]]),
+        attention_mask: i64([[1, 0, 1, 1, 0, 1], [1, 1, 1, 1, 1, 1]]),
+        position_ids: i64([[3, 3], [4, 5]]),
+        ...past(cut.config.numLayers),
+      };
+      const targetMask = [[1, 0, 1, 1, 1, ...Array(K).fill(1)], [1, 1, 1, 1, 1, ...Array(K).fill(1)]];
+      const targetPos = [[3, ...Array.from({ length: K }, (_, j) => 4 + j)], [4, ...Array.from({ length: K }, (_, j) => 5 + j)]];
+      const prefix = [[tok()], [tok()]];
+      const targetPast = past(config.numLayers);
+
+      const d = await draft.run(draftFeeds);
+      const drafts = ints(d['draft_tokens']!);
+      const t = await target.run({ input_ids: i64(prefix.map((p, b) => [...p, ...drafts.slice(b * K, (b + 1) * K)])), attention_mask: i64(targetMask), position_ids: i64(targetPos), ...targetPast });
+      const r = await round.run({
+        ...Object.fromEntries(Object.entries(draftFeeds).map(([name, v]) => [`${DRAFT_PREFIX}${name}`, v])),
+        target_prefix_ids: i64(prefix),
+        attention_mask: i64(targetMask),
+        position_ids: i64(targetPos),
+        ...targetPast,
+      });
+
+      expect(ints(r[`${DRAFT_PREFIX}draft_tokens`]!)).toEqual(drafts);
+      expect(r['logits']!.dims).toEqual([2, 1 + K, 40]);
+      expect(relErr(r['logits']!.data as Float32Array, t['logits']!.data as Float32Array)).toBeLessThan(1e-5);
+      for (let i = 0; i < config.numLayers; i++) {
+        expect(relErr(r[`present.${i}.key`]!.data as Float32Array, t[`present.${i}.key`]!.data as Float32Array)).toBeLessThan(1e-5);
+      }
+      expect(relErr(r[`${DRAFT_PREFIX}present.0.value`]!.data as Float32Array, d['present.0.value']!.data as Float32Array)).toBeLessThan(1e-5);
+      for (const s of [round, draft, target]) await s.release();
+    });
+  }
+
+  it('refuses a draft with another vocabulary', () => {
+    const c = (vocab: number) => parseConfig({ hidden_size: 8, num_hidden_layers: 2, num_attention_heads: 1, head_dim: 8, intermediate_size: 16, vocab_size: vocab }, 'vocab test');
+    const rng = new Xoshiro128(seed, 9);
+    const target = { config: c(20), weights: randomWeights(c(20), rng) };
+    const draft = { config: c(21), weights: randomWeights(c(21), rng) };
+    expect(() => buildRoundGraph({ target, draft, k: 2 })).toThrow(/vocab_size 21 differs from the target's 20/);
+  });
+});
