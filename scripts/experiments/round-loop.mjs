@@ -6,7 +6,7 @@
 // the engine. Rejected slots stay in both caches, masked (no compaction). Per prompt the three
 // modes run in turn (order rotating): plain (one target run per token), separate, joint; each
 // generates N tokens; the outputs must agree token for token. Environment: K (default 4),
-// N (default 96), PROMPTS (default 12).
+// N (default 96), PROMPTS (default 12), ENGINE=1 (also the speculative engine, see below).
 import * as ort from 'onnxruntime-node';
 import { parseConfig } from '../../dist/gpu/model/config.js';
 import { randomWeights } from '../../dist/gpu/model/llamaWeights.js';
@@ -14,6 +14,9 @@ import { buildGreedyDraftModel, buildLlamaModel } from '../../dist/gpu/model/lla
 import { buildRoundModel } from '../../dist/gpu/model/roundGraph.js';
 import { Xoshiro128 } from '../../dist/gpu/sampling/rng.js';
 import { truncatedDraft } from '../../dist/gpu/speculative/truncatedDraft.js';
+import { loadDecoder } from '../../dist/gpu/runtime/loadDecoder.js';
+import { SpeculativeEngine } from '../../dist/gpu/speculative/engine.js';
+import { ModelDrafter } from '../../dist/gpu/speculative/modelDrafter.js';
 
 const K = Number(process.env.K ?? 4);
 const N = Number(process.env.N ?? 96);
@@ -92,21 +95,48 @@ async function speculative(prompt, jointRun) {
   return s.seq.slice(prompt.length, prompt.length + N);
 }
 
+// ENGINE=1 adds the speculative engine itself on the same prompts (its own decoders: the
+// runtime's sessions, the draft on one thread): 'engine0' at k = 0, 'engine' at fixed k = K.
+const engineModes = {};
+if (process.env.ENGINE === '1') {
+  const tDec = await loadDecoder({ config, weights, name: 'target' }, { device: 'cpu' });
+  const dDec = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'draft' }, { device: 'cpu', multiStepDraft: true, intraOpNumThreads: 1 });
+  const viaEngine = async (prompt, k) => {
+    const e = new SpeculativeEngine({ target: tDec, drafter: k > 0 ? new ModelDrafter(dDec) : null, k, kMax: 6, maxBatchSize: 1 });
+    e.add({ requestId: 'r', promptId: 'p', groupIndex: 0, promptTokenIds: prompt, sampling: { temperature: 0, topK: 0, topP: 1, maxNewTokens: N, seed: 1, stopTokenIds: [], stopStrings: [] } });
+    const [done] = await e.runToCompletion();
+    await e.dispose();
+    return done.tokenIds;
+  };
+  engineModes.engine0 = (p) => viaEngine(p, 0);
+  engineModes.engine = (p) => viaEngine(p, K);
+}
 const rng = new Xoshiro128(17);
-const modes = { plain: (p) => plain(p), separate: (p) => speculative(p, false), joint: (p) => speculative(p, true) };
+const modes = { plain: (p) => plain(p), separate: (p) => speculative(p, false), joint: (p) => speculative(p, true), ...engineModes };
 const names = Object.keys(modes);
 const secs = Object.fromEntries(names.map((m) => [m, []]));
 let mismatches = 0;
+let skipped = 0;
 const P = Number(process.env.PROMPTS ?? 12);
 for (let p = 0; p < P; p++) {
   const prompt = Array.from({ length: 20 }, () => 3 + Math.floor(rng.next() * 4000));
   const outs = {};
-  for (const m of [...names.slice(p % 3), ...names.slice(0, p % 3)]) {
+  const took = {};
+  for (const m of [...names.slice(p % names.length), ...names.slice(0, p % names.length)]) {
     const t0 = performance.now();
     outs[m] = await modes[m](prompt);
-    if (p > 0) secs[m].push((performance.now() - t0) / 1000);
+    took[m] = (performance.now() - t0) / 1000;
   }
-  for (const m of names) if (outs[m].join() !== outs.plain.join()) mismatches++;
+  // the engine stops at EOS (token 0): a prompt counts only where every mode made N tokens
+  const full = names.every((m) => outs[m].length === N);
+  if (p > 0 && full) for (const m of names) secs[m].push(took[m]);
+  if (!full) skipped++;
+  for (const m of names) {
+    if (outs[m].join() === outs.plain.slice(0, outs[m].length).join()) continue; // an EOS stop is a prefix
+    mismatches++;
+    const at = outs[m].findIndex((t, i) => t !== outs.plain[i]);
+    if (process.env.VERBOSE) console.log(`prompt ${p}: ${m} differs from plain at token ${at} of ${outs[m].length} (${outs[m][at]} vs ${outs.plain[at]})`);
+  }
 }
 const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
-console.log(`k = ${K}, ${N} tokens a prompt, ${P - 1} timed prompts; median seconds: ${names.map((m) => `${m} ${med(secs[m]).toFixed(3)}`).join(', ')}; speedup separate ${(med(secs.plain) / med(secs.separate)).toFixed(3)}, joint ${(med(secs.plain) / med(secs.joint)).toFixed(3)}; outputs differing from plain: ${mismatches}`);
+console.log(`k = ${K}, ${N} tokens a prompt, ${secs.plain.length} timed prompts (${skipped} left out: an EOS stop); median seconds: ${names.map((m) => `${m} ${med(secs[m]).toFixed(3)}`).join(', ')}; speedup separate ${(med(secs.plain) / med(secs.separate)).toFixed(3)}, joint ${(med(secs.plain) / med(secs.joint)).toFixed(3)}${secs.engine ? `, engine ${(med(secs.engine0) / med(secs.engine)).toFixed(3)} (over engine0)` : ''}; outputs differing from plain: ${mismatches}`);
