@@ -1,5 +1,5 @@
 // Usage (after npm run build): node --single-threaded-gc scripts/experiments/fused-round.mjs
-// CPU, batch 1, the bench spec pair (27.8M target, its first layer as the draft): does one
+// CPU, batch 1, the bench spec pair (benchPair.mjs: 27.8M target, its first layer as the draft): does one
 // session run per speculative round — the draft's k greedy steps and the target's pass over the
 // k + 1 positions in ONE ONNX graph — cost less than the engine's two runs (draft, then verify)?
 // The combined graph is `buildRoundGraph` (src/gpu/model/roundGraph.ts): the two builder graphs
@@ -13,19 +13,14 @@
 // DEVICE=webgpu (the fused graph variant there, as the decoder's default; outputs come back to the CPU),
 // FUSED=0|1 forces the graph variant.
 import * as ort from 'onnxruntime-node';
-import { parseConfig } from '../../dist/gpu/model/config.js';
-import { randomWeights } from '../../dist/gpu/model/llamaWeights.js';
 import { buildLlamaGraph } from '../../dist/gpu/model/llamaGraph.js';
 import { serializeModel } from '../../dist/gpu/graph/serialize.js';
 import { buildRoundGraph } from '../../dist/gpu/model/roundGraph.js';
-import { Xoshiro128 } from '../../dist/gpu/sampling/rng.js';
-import { truncatedDraft } from '../../dist/gpu/speculative/truncatedDraft.js';
+import { benchPairWeights } from './benchPair.mjs';
 
 const K = Number(process.env.K ?? 4);
 const P = Number(process.env.P ?? 64);
-const config = parseConfig({ model_type: 'llama', hidden_size: 512, num_hidden_layers: 8, num_attention_heads: 8, num_key_value_heads: 4, intermediate_size: 1408, vocab_size: 4096, tie_word_embeddings: false, eos_token_id: 0 }, 'bench pair');
-const weights = randomWeights(config, new Xoshiro128(1234), { std: 0.02 });
-const cut = truncatedDraft(config, weights, 1);
+const { config, weights, cut } = benchPairWeights();
 const device = process.env.DEVICE ?? 'cpu';
 const variant = { fused: process.env.FUSED ? process.env.FUSED === '1' : device === 'webgpu' };
 const target = buildLlamaGraph(config, { weightsAs: 'initializers', weights, ...variant });

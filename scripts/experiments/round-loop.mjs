@@ -8,22 +8,17 @@
 // generates N tokens; the outputs must agree token for token. Environment: K (default 4),
 // N (default 96), PROMPTS (default 12), ENGINE=1 (also the speculative engine, see below).
 import * as ort from 'onnxruntime-node';
-import { parseConfig } from '../../dist/gpu/model/config.js';
-import { randomWeights } from '../../dist/gpu/model/llamaWeights.js';
 import { buildGreedyDraftModel, buildLlamaModel } from '../../dist/gpu/model/llamaGraph.js';
 import { buildRoundModel } from '../../dist/gpu/model/roundGraph.js';
 import { Xoshiro128 } from '../../dist/gpu/sampling/rng.js';
-import { truncatedDraft } from '../../dist/gpu/speculative/truncatedDraft.js';
+import { benchPairWeights } from './benchPair.mjs';
 import { loadDecoder } from '../../dist/gpu/runtime/loadDecoder.js';
 import { SpeculativeEngine } from '../../dist/gpu/speculative/engine.js';
 import { ModelDrafter } from '../../dist/gpu/speculative/modelDrafter.js';
 
 const K = Number(process.env.K ?? 4);
 const N = Number(process.env.N ?? 96);
-const config = parseConfig({ model_type: 'llama', hidden_size: 512, num_hidden_layers: 8, num_attention_heads: 8, num_key_value_heads: 4, intermediate_size: 1408, vocab_size: 4096, tie_word_embeddings: false, eos_token_id: 0 }, 'bench pair');
-const weights = randomWeights(config, new Xoshiro128(1234), { std: 0.02 });
-for (const [name, t] of weights) if (/layers\.([1-9]\d*)\.(self_attn\.o_proj|mlp\.down_proj)/.test(name)) weights.set(name, { dims: t.dims, data: t.data.map((x) => x * 0.03) });
-const cut = truncatedDraft(config, weights, 1);
+const { config, weights, cut } = benchPairWeights();
 const opts = { graphOptimizationLevel: 'all' };
 const target = await ort.InferenceSession.create(buildLlamaModel(config, { weightsAs: 'initializers', weights }), opts);
 const draft = await ort.InferenceSession.create(buildGreedyDraftModel(cut.config, K, { weights: cut.weights }), { ...opts, intraOpNumThreads: 1 });
