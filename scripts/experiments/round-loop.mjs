@@ -26,17 +26,16 @@ const joint = await ort.InferenceSession.create(buildRoundModel({ target: { conf
 
 const V = config.vocabSize;
 const i64 = (a) => new ort.Tensor('int64', BigInt64Array.from(a.map(BigInt)), [1, a.length]);
-const emptyPast = (c, prefix = '') => Object.fromEntries(Array.from({ length: c.numLayers }, (_, i) => ['key', 'value'].map((kv) => [`${prefix}past_key_values.${i}.${kv}`, new ort.Tensor('float32', new Float32Array(0), [1, c.numKvHeads, 0, c.headDim])])).flat());
-const presentsAsPast = (out, c, from = '', to = '') => Object.fromEntries(Array.from({ length: c.numLayers }, (_, i) => ['key', 'value'].map((kv) => [`${to}past_key_values.${i}.${kv}`, out[`${from}present.${i}.${kv}`]])).flat());
+const emptyPast = (c) => Object.fromEntries(Array.from({ length: c.numLayers }, (_, i) => ['key', 'value'].map((kv) => [`past_key_values.${i}.${kv}`, new ort.Tensor('float32', new Float32Array(0), [1, c.numKvHeads, 0, c.headDim])])).flat());
+const presentsAsPast = (out, c, from = '') => Object.fromEntries(Array.from({ length: c.numLayers }, (_, i) => ['key', 'value'].map((kv) => [`past_key_values.${i}.${kv}`, out[`${from}present.${i}.${kv}`]])).flat());
 const argmax = (logits, row) => { let best = 0; for (let v = 1; v < V; v++) if (logits[row * V + v] > logits[row * V + best]) best = v; return best; };
 const range = (a, n) => Array.from({ length: n }, (_, i) => a + i);
 
-/** Prefills the target with prompt[0 .. n−2] (and the draft the same), returns the state. */
+/** Prefills the target with prompt[0 .. n−2]; returns the sequence and the target's cache. */
 async function start(prompt) {
-  const n = prompt.length;
   const pre = prompt.slice(0, -1);
   const t = await target.run({ input_ids: i64(pre), attention_mask: i64(pre.map(() => 1)), position_ids: i64(range(0, pre.length)), ...emptyPast(config) });
-  return { seq: [...prompt], tPast: presentsAsPast(t, config), tMask: pre.map(() => 1), dPast: null, dMask: [], dValid: 0, n };
+  return { seq: [...prompt], tPast: presentsAsPast(t, config), tMask: pre.map(() => 1) };
 }
 
 async function plain(prompt) {
@@ -52,11 +51,9 @@ async function plain(prompt) {
 }
 
 async function speculative(prompt, jointRun) {
-  const s = await start(prompt);
-  // the draft cache starts empty: its first round catches up on the whole prompt
-  s.dPast = emptyPast(cut.config);
-  s.dMask = [];
-  s.dValid = 0; // tokens of seq whose slots in the draft cache are valid (a prefix of seq)
+  // the draft cache starts empty: its first round catches up on the whole prompt; dValid =
+  // tokens of seq whose slots in the draft cache are valid (a prefix of seq)
+  const s = { ...(await start(prompt)), dPast: emptyPast(cut.config), dMask: [], dValid: 0 };
   while (s.seq.length < prompt.length + N) {
     const n = s.seq.length;
     // draft input: seq[dValid .. n−1] (the last token in the last column)

@@ -34,9 +34,9 @@ describe(`one session run per speculative round (roundGraph) on ${testDevice} (s
       // left-padded: 1), the target verifies 1 pending token + the K drafts.
       const P = 4;
       const rand = () => Math.round((rng.next() - 0.5) * 200) / 100;
-      const past = (layers: number, prefix = '') =>
+      const past = (layers: number) =>
         Object.fromEntries(
-          Array.from({ length: layers }, (_, i) => ['key', 'value'].map((kv) => [`${prefix}past_key_values.${i}.${kv}`, new ort.Tensor('float32', Float32Array.from({ length: 2 * 1 * P * 8 }, rand), [2, 1, P, 8])])).flat(),
+          Array.from({ length: layers }, (_, i) => ['key', 'value'].map((kv) => [`past_key_values.${i}.${kv}`, new ort.Tensor('float32', Float32Array.from({ length: 2 * 1 * P * 8 }, rand), [2, 1, P, 8])])).flat(),
         ) as Record<string, ort.Tensor>;
       const tok = () => 1 + Math.floor(rng.next() * 39);
       const draftFeeds = {
@@ -71,6 +71,19 @@ describe(`one session run per speculative round (roundGraph) on ${testDevice} (s
       for (const s of [round, draft, target]) await s.release();
     });
   }
+
+  it('holds the weights a cut draft shares with its target once', () => {
+    const rng = new Xoshiro128(seed, 5);
+    const config = parseConfig({ hidden_size: 16, num_hidden_layers: 3, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, intermediate_size: 32, vocab_size: 40, tie_word_embeddings: false }, 'shared weights');
+    const weights = randomWeights(config, rng);
+    const cut = truncatedDraft(config, weights, 1);
+    const graph = buildRoundGraph({ target: { config, weights }, draft: cut, k: 2 });
+    const arrays = graph.initializers.map((t) => t.data);
+    expect(new Set(arrays).size).toBe(arrays.length);
+    for (const [name, t] of cut.weights) expect(arrays.filter((a) => a === t.data), name).toHaveLength(1);
+    const names = new Set([...graph.initializers.map((t) => t.name), ...graph.inputs.map((v) => v.name), ...graph.nodes.flatMap((n) => n.outputs)]);
+    expect(graph.nodes.flatMap((n) => n.inputs).filter((i) => i !== '' && !names.has(i))).toEqual([]); // every input is defined
+  });
 
   it('refuses a draft with another vocabulary', () => {
     const c = (vocab: number) => parseConfig({ hidden_size: 8, num_hidden_layers: 2, num_attention_heads: 1, head_dim: 8, intermediate_size: 16, vocab_size: vocab }, 'vocab test');

@@ -198,9 +198,10 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
     const y = g.op1('MatMul', [x, wT]);
     return b === undefined ? y : g.op1('Add', [y, b]);
   };
-  // rotate-half slice bounds of the plain graph (the fused one rotates in RotaryEmbedding: none made,
-  // so that ONNX Runtime has no unused initializers to warn about)
-  const half = fused ? undefined : { lo: [i64([0]), i64([D / 2]), i64([3])], hi: [i64([D / 2]), i64([D]), i64([3])] };
+  // rotate-half slice bounds of the plain graph, made on first use and shared by every pass (the
+  // fused graph rotates in RotaryEmbedding: made there, ONNX Runtime would warn of unused initializers)
+  let halfBounds: { lo: string[]; hi: string[] } | undefined;
+  const half = () => (halfBounds ??= { lo: [i64([0]), i64([D / 2]), i64([3])], hi: [i64([D / 2]), i64([D]), i64([3])] });
   const headsShape = (h: number) => i64([0, 0, h, D]);
   const toHeads = (x: string, h: number) =>
     g.op1('Transpose', [g.op1('Reshape', [x, headsShape(h)])], { perm: attr.ints([0, 2, 1, 3]) }); // [B, h, T, D]
@@ -240,8 +241,8 @@ export function buildLlamaGraph(c: LlamaConfig, opts: LlamaGraphOptions): Graph 
     const rope = (x: string): string => {
       if (fused) return g.op1('RotaryEmbedding', [x, pos, cos, sin], { interleaved: attr.int(0) }, 'com.microsoft');
       // x [B, H, T, D]; rotate_half(x) = concat(-x[..., D/2:], x[..., :D/2])
-      const x1 = g.op1('Slice', [x, ...half!.lo]);
-      const x2 = g.op1('Slice', [x, ...half!.hi]);
+      const x1 = g.op1('Slice', [x, ...half().lo]);
+      const x2 = g.op1('Slice', [x, ...half().hi]);
       const rot = g.op1('Concat', [g.op1('Neg', [x2]), x1], { axis: attr.int(3) });
       return g.op1('Add', [g.op1('Mul', [x, cos]), g.op1('Mul', [rot, sin])]);
     };

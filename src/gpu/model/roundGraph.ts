@@ -2,7 +2,6 @@ import type { Graph, ValueInfo } from '../graph/ir.js';
 import { attr } from '../graph/ir.js';
 import { serializeModel } from '../graph/serialize.js';
 import type { LlamaConfig } from './config.js';
-import type { LlamaGraphOptions } from './llamaGraph.js';
 import { buildLlamaGraph } from './llamaGraph.js';
 import type { WeightMap } from '../weights/tensor.js';
 
@@ -58,9 +57,19 @@ export function buildRoundGraph(o: RoundGraphOptions): Graph {
   if (o.draft.config.vocabSize !== o.target.config.vocabSize) {
     throw new Error(`buildRoundGraph: the draft's vocab_size ${o.draft.config.vocabSize} differs from the target's ${o.target.config.vocabSize}`);
   }
-  const variant: Pick<LlamaGraphOptions, 'fused'> = { fused: o.fused ?? false };
+  const variant = { fused: o.fused ?? false };
   const draft = prefixGraph(buildLlamaGraph(o.draft.config, { weightsAs: 'initializers', weights: o.draft.weights, greedyDraftSteps: o.k, ...variant, name: 'draft' }), DRAFT_PREFIX);
   const target = buildLlamaGraph(o.target.config, { weightsAs: 'initializers', weights: o.target.weights, logitsToKeep: o.logitsToKeep ?? false, ...variant, name: 'target' });
+  // A draft cut from the target (`truncatedDraft`) shares its tensors: where a draft initializer
+  // holds the very array a target initializer holds, the draft's nodes read the target's (one
+  // copy in the model, not two).
+  const targetByData = new Map(target.initializers.map((t) => [t.data, t]));
+  const alias = new Map<string, string>();
+  for (const t of draft.initializers) {
+    const same = targetByData.get(t.data);
+    if (same && same.dtype === t.dtype && same.dims.join() === t.dims.join()) alias.set(t.name, same.name);
+  }
+  const nodes = draft.nodes.map((n) => (n.inputs.some((i) => alias.has(i)) ? { ...n, inputs: n.inputs.map((i) => alias.get(i) ?? i) } : n));
   const ids = target.inputs.find((v) => v.name === 'input_ids')!;
   const prefix: ValueInfo = { name: 'target_prefix_ids', dtype: 'int64', shape: ['batch_size', 'prefix_length'] };
   const concat = {
@@ -75,8 +84,8 @@ export function buildRoundGraph(o: RoundGraphOptions): Graph {
     name: 'speculative_round',
     inputs: [...draft.inputs, prefix, ...target.inputs.filter((v) => v !== ids)],
     outputs: [...draft.outputs, ...target.outputs],
-    initializers: [...draft.initializers, ...target.initializers],
-    nodes: [...draft.nodes, concat, ...target.nodes],
+    initializers: [...draft.initializers.filter((t) => !alias.has(t.name)), ...target.initializers],
+    nodes: [...nodes, concat, ...target.nodes],
     valueInfo: [...(draft.valueInfo ?? []), ...(target.valueInfo ?? [])],
   };
 }
