@@ -9,7 +9,7 @@ import type { LlamaConfig } from '../model/config.js';
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
 
 /** The present.{i}.key|value output names of a decoder with `layers` layers, in cache order. */
-const presentNames = (layers: number): string[] => Array.from({ length: layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat();
+export const presentNames = (layers: number): string[] => Array.from({ length: layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat();
 
 /** Raised when config.json and the ONNX graph describe different models. */
 export class ModelMismatchError extends Error {
@@ -183,7 +183,7 @@ export class OrtDecoder implements Decoder {
       logits = cut;
     }
     cache.dispose();
-    return { logits, dims: [B, keptT, V], cache: new OrtKvCache(this.ops, B, P + T, presentNames(this.info.numLayers).map((n) => out[n]!)) };
+    return { logits, dims: [B, keptT, V], cache: this.cacheFrom(out, B, P + T) };
   }
 
   /**
@@ -199,7 +199,7 @@ export class OrtDecoder implements Decoder {
     const ids = out['draft_tokens']!.data as BigInt64Array;
     const tokens = Array.from({ length: B }, (_, b) => Array.from({ length: k }, (_, j) => Number(ids[b * k + j]!)));
     cache.dispose();
-    return { tokens, cache: new OrtKvCache(this.ops, B, P + T + k - 1, presentNames(this.info.numLayers).map((n) => out[n]!)) };
+    return { tokens, cache: this.cacheFrom(out, B, P + T + k - 1) };
   }
 
   /** The k-step draft session, built and opened on first use (same device and threads as this decoder's). */
@@ -217,8 +217,11 @@ export class OrtDecoder implements Decoder {
     return opening;
   }
 
-  /** Checks `input` against `cache` and builds the feeds of a session with inputs `names`. */
-  private feedsFor(input: ForwardInput, cache: KvCache, names: readonly string[]): { feeds: Record<string, ort.Tensor>; B: number; T: number; P: number } {
+  /**
+   * Checks `input` against `cache` and builds the feeds of a session with inputs `names`. Also
+   * used by `OrtRoundDecoder`, which feeds a joint round session with this decoder's inputs.
+   */
+  feedsFor(input: ForwardInput, cache: KvCache, names: readonly string[]): { feeds: Record<string, ort.Tensor>; B: number; T: number; P: number } {
     if (!(cache instanceof OrtKvCache)) throw new Error('forward: cache must come from this decoder (emptyCache/forward)');
     const B = cache.batch;
     const T = input.inputIds[0]?.length ?? 0;
@@ -242,6 +245,19 @@ export class OrtDecoder implements Decoder {
       feeds[`past_key_values.${l}.value`] = past[2 * l + 1]!;
     }
     return { feeds, B, T, P };
+  }
+
+  /**
+   * The cache made of a session's present outputs `{prefix}present.{i}.key|value` (`slots` per
+   * row): this decoder's cache layout, for `OrtRoundDecoder`'s joint session outputs.
+   */
+  cacheFrom(out: ort.InferenceSession.ReturnType, batch: number, slots: number, prefix = ''): KvCache {
+    return new OrtKvCache(this.ops, batch, slots, presentNames(this.info.numLayers).map((n) => out[`${prefix}${n}`]!));
+  }
+
+  /** Intra-op thread options the session was opened with (a joint round session uses the target's). */
+  get threadOptions(): ThreadOptions {
+    return this.threads;
   }
 
   async concatRows(a: KvCache, b: KvCache): Promise<KvCache> {

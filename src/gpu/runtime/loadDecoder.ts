@@ -42,6 +42,17 @@ export function loadTokenizer(dir: string): Tokenizer | undefined {
 }
 
 /**
+ * Which graph variant the builder emits by default: plain ops, or the fused GPU variant (same
+ * I/O and semantics). Fused on WebGPU, where the op count dominates (H200: 7.5 vs 10.2 ms per
+ * batch-1 step of a 100M model, bench/results/decode-webgpu*.json), plain on CPU.
+ * SPECSTREAM_FUSED=0|1 overrides.
+ */
+export function defaultFused(device: Device): boolean {
+  const env = process.env['SPECSTREAM_FUSED'];
+  return env === undefined || env === '' ? device === 'webgpu' : env === '1';
+}
+
+/**
  * Loads a decoder from a model directory or an in-memory config + weights.
  *
  * Directory layouts (checked in this order):
@@ -73,11 +84,7 @@ export async function loadDecoder(
     ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
     ...(opts.intraOpSpinning !== undefined ? { intraOpSpinning: opts.intraOpSpinning } : {}),
   };
-  // graphs the builder emits: plain ops, or the fused GPU variant (same I/O and semantics)
-  // Default: fused on WebGPU, where the op count dominates (H200: 7.5 vs 10.2 ms per batch-1 step
-  // of a 100M model, bench/results/decode-webgpu*.json), plain on CPU. SPECSTREAM_FUSED=0|1 overrides.
-  const env = process.env['SPECSTREAM_FUSED'];
-  const fused = opts.fused ?? (env === undefined || env === '' ? device === 'webgpu' : env === '1');
+  const fused = opts.fused ?? defaultFused(device);
   if (typeof source !== 'string') {
     const bytes = buildLlamaModel(source.config, { weightsAs: 'initializers', weights: source.weights, logitsToKeep: true, fused });
     const multi = opts.multiStepDraft ? { greedyDraftModel: (k: number) => buildGreedyDraftModel(source.config, k, { weights: source.weights, fused }) } : {};

@@ -1,5 +1,7 @@
 import type { RolloutCompleted, SamplingParams } from '../../events/index.js';
 import type { Rng } from '../sampling/rng.js';
+import type { Decoder, ForwardInput, KvCache } from '../runtime/Decoder.js';
+import type { RoundDecoder } from '../runtime/roundDecoder.js';
 
 /** A sequence the engine asks a drafter to extend. */
 export interface DraftSequence {
@@ -29,6 +31,18 @@ export interface Draft {
    * acceptance rule then treats the draft as a point mass (REFERENCE.md).
    */
   readonly q: ReadonlyArray<Float32Array | Float64Array> | null;
+}
+
+/**
+ * The draft half of a joint round (`Drafter.stageRound`): the draft model's inputs and cache,
+ * laid out for `rounds.round`, which drafts and verifies in one session run.
+ */
+export interface StagedRound {
+  readonly rounds: RoundDecoder;
+  readonly input: ForwardInput;
+  readonly cache: KvCache;
+  /** Takes the run's drafts [B][k] and draft cache back; returns each sequence's `Draft`. */
+  finish(drafts: readonly (readonly number[])[], cache: KvCache): Draft[];
 }
 
 /** What one verification round did to a sequence, as told to the drafter. */
@@ -66,10 +80,11 @@ export interface Drafter {
    * Called once before the first round with the target's vocabulary size: a drafter whose
    * tokens cannot be the target's (a draft model with another vocabulary) throws here, naming
    * both sizes, instead of proposing garbage later. `kMax` (the longest draft the engine may
-   * ask for) and `maxBatchSize` (the most sequences per round) let a drafter open and warm up
-   * what it will run, before any measured round.
+   * ask for), `ks` (the draft lengths it may ask for: [k] for a fixed k, else 1 … kMax) and
+   * `maxBatchSize` (the most sequences per round) let a drafter open and warm up what it will
+   * run, before any measured round.
    */
-  attach?(target: { readonly vocabSize: number; readonly name: string; readonly kMax?: number; readonly maxBatchSize?: number }): void | Promise<void>;
+  attach?(target: { readonly vocabSize: number; readonly name: string; readonly kMax?: number; readonly ks?: readonly number[]; readonly maxBatchSize?: number }): void | Promise<void>;
   /**
    * Sequences that just joined the batch, before their first round: a stateful drafter
    * prefills them here, so the per-round draft cost (which adaptive k measures) stays the cost
@@ -89,6 +104,14 @@ export interface Drafter {
    * fixed cost makes the line through k = 0 and k = 1 a poor guess for k = 4. Optional.
    */
   measureCost?(rows: number, kMax: number): Promise<readonly number[]>;
+  /**
+   * Optional, instead of `propose`: the draft half of a round whose drafting and verification
+   * run as ONE session (`RoundDecoder`, a draft model with greedy drafts). Returns null when
+   * this round cannot (sampled drafts, another target); the engine then calls `propose`. The
+   * sequences' order is the order of the target's cache rows, and every sequence gets exactly
+   * k drafts (the engine cuts them as it cuts proposals).
+   */
+  stageRound?(sequences: readonly DraftSequence[], k: number, target: Decoder): Promise<StagedRound | null>;
   /** The target's verdict on the last proposal for sequence `id`. */
   verified?(id: string, round: VerifiedRound): void;
   /** Sequence `id` finished or was dropped; free whatever the drafter holds for it. */

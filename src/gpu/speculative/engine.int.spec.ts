@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SamplingParams } from '../../events/index.js';
 import type { Decoder } from '../runtime/Decoder.js';
+import type { RoundDecoder } from '../runtime/roundDecoder.js';
 import { generate } from '../sampling/generate.js';
 import { Xoshiro128 } from '../sampling/rng.js';
 import { processedProbs } from '../sampling/sample.js';
@@ -21,10 +22,11 @@ let models: TinyModels;
 let target: Decoder;
 let draft: Decoder;
 let multiDraft: Decoder;
+let rounds: RoundDecoder;
 
 beforeAll(async () => {
   models = await tinyTargetAndDraft({ vocab: V, seed: 7, eos: EOS });
-  ({ target, draft, multiDraft } = models);
+  ({ target, draft, multiDraft, rounds } = models);
 });
 afterAll(() => models.release());
 
@@ -61,6 +63,9 @@ async function primedReuse(): Promise<ReuseDrafter> {
 const drafters: Array<[string, () => Promise<Drafter>]> = [
   ['model', async () => new ModelDrafter(draft)],
   ['model (multi-step graph)', async () => new ModelDrafter(multiDraft)],
+  // greedy rows: draft and verify in one session run (the sampled rows of the logprob and
+  // batch-invariance tests fall back to `propose`)
+  ['model (joint round graph)', async () => new ModelDrafter(multiDraft, undefined, undefined, { rounds })],
   ['ngram', async () => new NgramDrafter()],
   ['reuse', primedReuse],
 ];
@@ -429,6 +434,40 @@ describe('continuous batching', () => {
     expect(done.find((d) => d.requestId === 'a')!.tokenIds).toEqual(plain[0]!.tokenIds);
   });
 
+  it('joint rounds: each speculative round of greedy rows is one session run, its k opened at attach; sampled rows draft apart', async () => {
+    const prepared: number[][] = [];
+    let runs = 0;
+    const counting: RoundDecoder = {
+      target: rounds.target,
+      draft: rounds.draft,
+      prepare: (ks) => (prepared.push([...ks]), rounds.prepare(ks)),
+      round: (k, t, d) => (runs++, rounds.round(k, t, d)),
+      release: () => Promise.resolve(),
+    };
+    const requests = PROMPTS.map((p, i) => req(`r${i}`, p, greedy(LENGTHS[i]!)));
+    const engine = new SpeculativeEngine({ target, drafter: new ModelDrafter(multiDraft, undefined, undefined, { rounds: counting }), k: 3, maxBatchSize: 4 });
+    for (const r of requests) engine.add(r);
+    const done = await engine.runToCompletion();
+    expect(prepared).toEqual([[3]]);
+    expect(runs).toBe(engine.timings.kCounts[3]);
+    expect(runs).toBeGreaterThan(0);
+    for (const d of done) {
+      const i = Number(d.requestId.slice(1));
+      const [plain] = await generate(target, { prompts: [PROMPTS[i]!], params: { temperature: 0 }, maxNewTokens: LENGTHS[i]!, seed: 0 });
+      expect(d.tokenIds).toEqual(plain!.tokenIds);
+    }
+    await engine.dispose();
+    // Sampled rows with drafts sampled from q: the joint graph's drafts are argmaxes, so no joint run.
+    runs = 0;
+    const sampledEngine = new SpeculativeEngine({ target, drafter: new ModelDrafter(multiDraft, undefined, undefined, { rounds: counting }), k: 2, maxBatchSize: 2 });
+    sampledEngine.add(req('s', PROMPTS[0]!, sampled(8, 3)));
+    const [s] = await sampledEngine.runToCompletion();
+    await sampledEngine.dispose();
+    expect(s!.tokenIds).toHaveLength(8);
+    expect(runs).toBe(0);
+    expect(sampledEngine.counters.numDraftTokens).toBeGreaterThan(0);
+  });
+
   it('a draft model warms up its k-step sessions at attach, once per decoder, batch size and kMax', async () => {
     const calls: Array<[number, number]> = []; // [rows, k]
     const counting: Decoder = Object.create(multiDraft);
@@ -597,11 +636,12 @@ describe('stochastic speculative sampling matches the target distribution (chi-s
   let t8: Decoder;
   let d8: Decoder;
   let m8: Decoder;
+  let r8: RoundDecoder;
   let exact: Map<string, number>;
 
   beforeAll(async () => {
     small = await tinyTargetAndDraft({ vocab: SV, seed: 3, std: 0.6 });
-    ({ target: t8, draft: d8, multiDraft: m8 } = small);
+    ({ target: t8, draft: d8, multiDraft: m8, rounds: r8 } = small);
     // Exact target probabilities of every 3-token continuation, from plain full-sequence forwards.
     exact = new Map();
     const walk = async (prefix: number[], prob: number) => {
@@ -652,6 +692,14 @@ describe('stochastic speculative sampling matches the target distribution (chi-s
     const r = await pValue(() => new ModelDrafter(m8, undefined, undefined, { greedyDrafts: true }));
     expect(r.accepted).toBeGreaterThan(N / 2);
     expect(r.pValue).toBeGreaterThan(1e-3);
+  });
+  it('draft model with greedy drafts in joint rounds (one session run per round): passes', async () => {
+    const r = await pValue(() => new ModelDrafter(m8, undefined, undefined, { greedyDrafts: true, rounds: r8 }));
+    expect(r.accepted).toBeGreaterThan(N / 2);
+    expect(r.pValue).toBeGreaterThan(1e-3);
+  });
+  it('draft model with greedy drafts in joint rounds and a deliberately wrong acceptance rule: fails the same test', async () => {
+    expect((await pValue(() => new ModelDrafter(m8, undefined, undefined, { greedyDrafts: true, rounds: r8 }), replacementFromP)).pValue).toBeLessThan(1e-6);
   });
   it('point-mass drafter (rollout reuse): passes', async () => {
     const r = await pValue(pointMass);

@@ -6,10 +6,10 @@ import { AdaptiveK, cacheLead, frontierTokens, measuredSeconds } from './adaptiv
 import { uniformChance, type Chance } from './chance.js';
 import { emptyCounters, observeDraft, type SpecDecodeCounters } from './counters.js';
 import { argmaxOf, processedProbs, reportedLogprob } from './distributions.js';
-import type { Draft, DraftSequence, Drafter } from './drafter.js';
+import type { Draft, DraftSequence, Drafter, StagedRound } from './drafter.js';
 import { DepartureRent } from './departures.js';
 import { measureStartUp, warmUpVerify } from './warmUp.js';
-import { KvBatch } from './kvBatch.js';
+import { KvBatch, type BatchLogits } from './kvBatch.js';
 
 /** One sequence to generate (the data of a `RolloutRequested`). */
 export interface EngineRequest {
@@ -268,7 +268,8 @@ export class SpeculativeEngine {
     if (!this.attached) {
       const kMax = this.adaptive ? this.adaptive.kMax : (this.options.k as number);
       const { target, drafter, maxBatchSize } = this.options;
-      await drafter?.attach?.({ vocabSize: target.info.vocabSize, name: target.info.name, kMax, maxBatchSize });
+      const ks = this.adaptive ? Array.from({ length: kMax }, (_, i) => i + 1) : kMax > 0 ? [kMax] : [];
+      await drafter?.attach?.({ vocabSize: target.info.vocabSize, name: target.info.name, kMax, ks, maxBatchSize });
       if (drafter && kMax > 0) await warmUpVerify(target);
       // Adaptive k's first price of a cache slot (a wave's first speculative rounds leave the
       // lead it prices) and its cost curves, before its own rounds measure anything.
@@ -323,22 +324,25 @@ export class SpeculativeEngine {
     if (k > 0) for (const a of this.active) a.shadow = null;
     const t0 = this.clock();
     if (k > 0) for (const a of this.active) a.drafted = a.tokens.length;
-    const drafts = k > 0 ? await this.propose(k) : this.active.map((): Draft => ({ tokens: [], q: null }));
+    // A drafter with joint rounds (a draft model and `RoundDecoder`): drafting and verification
+    // in one session run, staged here (draft time), run below (verify time).
+    const staged = k > 0 ? await this.options.drafter!.stageRound?.(this.active.map((a) => this.draftSequence(a)), k, this.options.target) : null;
+    // Joint rounds need the target's rows to be the running rows, in order: finished rows leave now.
+    if (staged) await this.dropFinished();
+    const drafts = staged ? null : k > 0 ? await this.propose(k) : this.active.map((): Draft => ({ tokens: [], q: null }));
     if (shadowing) await this.proposeShadows();
     const t1 = this.clock();
     // Cache rows: the running sequences and finished ones not yet dropped (`retire`), fed nothing.
     const rowOf = this.cacheRows();
     const pastLength = this.batch.pastLength;
-    const feed: number[][] = Array.from({ length: this.batch.size }, () => []);
-    this.active.forEach((a, i) => (feed[rowOf[i]!] = [a.tokens[a.tokens.length - 1]!, ...drafts[i]!.tokens]));
-    const out = await this.batch.append(feed);
+    const { out, drafts: verified } = staged ? await this.jointRound(staged, k) : await this.appendDrafts(rowOf, drafts!);
     const T = out.tokensPerRow;
     const V = out.vocabSize;
     let emitted = 0;
     this.active.forEach((a, i) => {
       const b = rowOf[i]!;
       const row = (j: number) => out.logits.subarray((b * T + j) * V, (b * T + j + 1) * V);
-      const record = this.verifyRow(a, b, drafts[i]!, k, row);
+      const record = this.verifyRow(a, b, verified[i]!, k, row);
       emitted += record.emitted;
       rounds.push(record);
       if (shadowing) this.followShadow(a);
@@ -455,9 +459,36 @@ export class SpeculativeEngine {
 
   private async propose(k: number): Promise<Draft[]> {
     const seqs = this.active.map((a) => this.draftSequence(a));
-    const drafts = await this.options.drafter!.propose(seqs, k);
-    if (drafts.length !== seqs.length) {
-      throw new Error(`drafter "${this.options.drafter!.name}" returned ${drafts.length} drafts for ${seqs.length} sequences`);
+    return this.checkDrafts(await this.options.drafter!.propose(seqs, k), k);
+  }
+
+  /** The target's forward over each running row's pending token and draft (finished rows: nothing). */
+  private async appendDrafts(rowOf: readonly number[], drafts: Draft[]): Promise<{ out: BatchLogits; drafts: Draft[] }> {
+    const feed: number[][] = Array.from({ length: this.batch.size }, () => []);
+    this.active.forEach((a, i) => (feed[rowOf[i]!] = [a.tokens[a.tokens.length - 1]!, ...drafts[i]!.tokens]));
+    return { out: await this.batch.append(feed), drafts };
+  }
+
+  /**
+   * A joint round: the target's cache rows take [pending, k placeholders] per row; one session
+   * run drafts and verifies; the drafts replace the placeholders. Every row carries k drafts
+   * in the cache; those past what a row may still emit are cut from its `Draft` (as `propose`
+   * cuts proposals) and masked out with the rejected ones by `verifyRow`.
+   */
+  private async jointRound(staged: StagedRound, k: number): Promise<{ out: BatchLogits; drafts: Draft[] }> {
+    const target = await this.batch.stage(this.active.map((a) => [a.tokens[a.tokens.length - 1]!, ...new Array<number>(k).fill(0)]), 'right', 'jointRound');
+    const run = await staged.rounds.round(k, { input: target.input, prefix: 1, cache: target.cache }, { input: staged.input, cache: staged.cache });
+    this.batch.commit(run.cache);
+    const raw = staged.finish(run.drafts, run.draftCache);
+    raw.forEach((d, b) => this.batch.rewriteTail(b, d.tokens));
+    return { out: { logits: run.logits, tokensPerRow: run.dims[1], vocabSize: run.dims[2] }, drafts: this.checkDrafts(raw, k) };
+  }
+
+  /** Checks a drafter's drafts (count, vocabulary, q rows) and cuts each to what its row may still emit. */
+  private checkDrafts(drafts: Draft[], k: number): Draft[] {
+    const n0 = this.active.length;
+    if (drafts.length !== n0) {
+      throw new Error(`drafter "${this.options.drafter!.name}" returned ${drafts.length} drafts for ${n0} sequences`);
     }
     const V = this.options.target.info.vocabSize;
     return drafts.map((d, b) => {

@@ -1,4 +1,4 @@
-import type { Decoder, KvCache } from '../runtime/Decoder.js';
+import type { Decoder, ForwardInput, KvCache } from '../runtime/Decoder.js';
 
 /** Per-row bookkeeping of a batch cache whose holes are masked, never copied out. */
 interface RowState {
@@ -9,6 +9,17 @@ interface RowState {
   tokens: number[];
   /** Slot index of each of `tokens`. */
   slots: number[];
+}
+
+/** An append laid out by `KvBatch.stage`, its session run still to come. */
+export interface StagedAppend {
+  readonly input: ForwardInput;
+  /** The batch's cache, to be consumed by the run. */
+  readonly cache: KvCache;
+  /** Slots per row before the append. */
+  readonly past: number;
+  /** New columns per row. */
+  readonly T: number;
 }
 
 /** Logits of one `append`/`admit` call: row b's j-th new token is at `(b·T + j)·V`. */
@@ -146,14 +157,41 @@ export class KvBatch {
    * to the longest with masked slots) and records them as valid. Returns the logits.
    */
   async append(tokens: ReadonlyArray<readonly number[]>): Promise<BatchLogits> {
+    const staged = await this.stage(tokens, 'right', 'append');
+    const out = await this.decoder.forward(staged.input, staged.cache);
+    this.commit(out.cache);
+    return { logits: out.logits, tokensPerRow: staged.T, vocabSize: this.decoder.info.vocabSize };
+  }
+
+  /**
+   * Lays out an append whose session run happens elsewhere (`append`, `appendGreedyDraft`, or a
+   * joint round session, `RoundDecoder`): compacts when due, builds the forward inputs for
+   * `tokens[b]` per row (padded to the longest on the `pad` side, padding masked) and records
+   * the tokens as valid slots. The run consumes `cache`; hand its result to `commit`.
+   */
+  async stage(tokens: ReadonlyArray<readonly number[]>, pad: 'left' | 'right', caller = 'stage'): Promise<StagedAppend> {
     if (tokens.length !== this.rowStates.length) {
-      throw new Error(`KvBatch.append: ${tokens.length} token rows for a batch of ${this.rowStates.length}`);
+      throw new Error(`KvBatch.${caller}: ${tokens.length} token rows for a batch of ${this.rowStates.length}`);
     }
     const T = Math.max(1, ...tokens.map((t) => t.length));
     await this.compact();
-    const { logits, cache } = await this.runForward(this.rowStates, this.cache, tokens, T, 'right');
+    const past = this.cache.pastLength;
+    return { input: this.inputs(this.rowStates, past, tokens, T, pad), cache: this.cache, past, T };
+  }
+
+  /** Takes the cache the run of a staged append returned (that run consumed the staged one). */
+  commit(cache: KvCache): void {
     this.cache = cache;
-    return { logits, tokensPerRow: T, vocabSize: this.decoder.info.vocabSize };
+  }
+
+  /**
+   * Overwrites row `row`'s last `tokens.length` valid tokens: an append staged with
+   * placeholders for tokens its own run made (a joint round's drafts).
+   */
+  rewriteTail(row: number, tokens: readonly number[]): void {
+    const r = this.rowStates[row]!;
+    if (tokens.length > r.tokens.length) throw new Error(`KvBatch.rewriteTail: row ${row} has ${r.tokens.length} tokens, asked to rewrite ${tokens.length}`);
+    r.tokens.splice(r.tokens.length - tokens.length, tokens.length, ...tokens);
   }
 
   /** Whether the decoder drafts k greedy tokens in one session run (`Decoder.greedyDraft`). */
@@ -169,26 +207,33 @@ export class KvBatch {
    */
   async appendGreedyDraft(tokens: ReadonlyArray<readonly number[]>, k: number): Promise<number[][]> {
     if (!this.decoder.greedyDraft) throw new Error(`KvBatch.appendGreedyDraft: ${this.decoder.info.name} has no greedy multi-step draft graph (load it from config + weights with multiStepDraft)`);
-    if (tokens.length !== this.rowStates.length) {
-      throw new Error(`KvBatch.appendGreedyDraft: ${tokens.length} token rows for a batch of ${this.rowStates.length}`);
-    }
+    const staged = await this.stageGreedyDraft(tokens);
+    const out = await this.decoder.greedyDraft(staged.input, k, staged.cache);
+    this.commitGreedyDraft(staged, out.tokens, out.cache);
+    return out.tokens;
+  }
+
+  /** `stage` for a greedy multi-step draft run: every row needs a token to draft from, left-padded. */
+  async stageGreedyDraft(tokens: ReadonlyArray<readonly number[]>): Promise<StagedAppend> {
     const empty = tokens.findIndex((t) => t.length === 0);
     if (empty >= 0) throw new Error(`KvBatch.appendGreedyDraft: row ${empty} has no token to draft from`);
-    const T = Math.max(...tokens.map((t) => t.length));
-    await this.compact();
-    const past = this.cache.pastLength;
-    const input = this.inputs(this.rowStates, past, tokens, T, 'left');
-    const out = await this.decoder.greedyDraft(input, k, this.cache);
-    this.cache = out.cache;
-    // The graph fed drafts 1 … k − 1 after each row's last token: slots past + T + j, mask 1.
+    return this.stage(tokens, 'left', 'appendGreedyDraft');
+  }
+
+  /**
+   * `commit` after a greedy multi-step draft run of `drafts[b]` (k each): the graph fed drafts
+   * 1 … k − 1 after each row's last token, at slots past + T + j, valid.
+   */
+  commitGreedyDraft(staged: StagedAppend, drafts: readonly (readonly number[])[], cache: KvCache): void {
+    this.commit(cache);
     this.rowStates.forEach((r, b) => {
-      for (let j = 0; j < k - 1; j++) {
-        r.tokens.push(out.tokens[b]![j]!);
-        r.slots.push(past + T + j);
+      const d = drafts[b]!;
+      for (let j = 0; j < d.length - 1; j++) {
+        r.tokens.push(d[j]!);
+        r.slots.push(staged.past + staged.T + j);
         r.mask.push(1);
       }
     });
-    return out.tokens;
   }
 
   /** Keeps only the first `n` valid tokens of row `row`; the rest are masked out (rollback). */

@@ -1,7 +1,8 @@
 import type { Decoder } from '../runtime/Decoder.js';
+import type { RoundDecoder } from '../runtime/roundDecoder.js';
 import { uniformChance } from './chance.js';
 import { argmaxOf, processedProbs } from './distributions.js';
-import type { Draft, DraftSequence, Drafter } from './drafter.js';
+import type { Draft, DraftSequence, Drafter, StagedRound } from './drafter.js';
 import { KvBatch } from './kvBatch.js';
 import { Xoshiro128 } from '../sampling/rng.js';
 import { memoPerDecoder, warmUpDraft } from './warmUp.js';
@@ -46,19 +47,24 @@ export class ModelDrafter implements Drafter {
    *   a point-mass draft (q = null), still exact under the acceptance rule, which lets sampled
    *   rollouts use the multi-step graph too; acceptance is p(argmax of q) instead of
    *   Σ min(p, q). Default false.
+   * @param options.rounds joint rounds of this draft and the target (`OrtRoundDecoder.open`):
+   *   with greedy drafts, the engine drafts and verifies in ONE session run per round
+   *   (`stageRound`) instead of a draft run and a target run. Its sessions for the draft
+   *   lengths the engine may ask for are opened at `attach`.
    */
   constructor(
     private readonly draft: Decoder,
     private readonly compactAt?: number,
     private readonly holeShare?: number,
-    private readonly options: { readonly multiStep?: boolean; readonly greedyDrafts?: boolean } = {},
+    private readonly options: { readonly multiStep?: boolean; readonly greedyDrafts?: boolean; readonly rounds?: RoundDecoder } = {},
   ) {
     this.batch = new KvBatch(draft, compactAt, holeShare);
     this.multiStep = options.multiStep ?? true;
     this.greedyDrafts = options.greedyDrafts ?? false;
+    if (options.rounds && options.rounds.draft !== draft) throw new Error(`ModelDrafter: options.rounds drafts with ${options.rounds.draft.info.name}, not with this drafter's ${draft.info.name}`);
   }
 
-  async attach(target: { readonly vocabSize: number; readonly name: string; readonly kMax?: number; readonly maxBatchSize?: number }): Promise<void> {
+  async attach(target: { readonly vocabSize: number; readonly name: string; readonly kMax?: number; readonly ks?: readonly number[]; readonly maxBatchSize?: number }): Promise<void> {
     const V = this.draft.info.vocabSize;
     if (V !== target.vocabSize) {
       throw new Error(
@@ -72,6 +78,8 @@ export class ModelDrafter implements Drafter {
       await this.draft.prepareGreedyDraft(Array.from({ length: kMax }, (_, i) => i + 1));
     }
     if (kMax > 0) await warmUpDraft(this.draft, target.maxBatchSize ?? 1, this.multiStep && this.draft.greedyDraft ? kMax : 0);
+    // The joint round sessions (each holds the target's weights again): only the k's asked for.
+    if (this.options.rounds && kMax > 0) await this.options.rounds.prepare(target.ks ?? Array.from({ length: kMax }, (_, i) => i + 1));
   }
 
   /**
@@ -136,23 +144,7 @@ export class ModelDrafter implements Drafter {
 
   async propose(sequences: readonly DraftSequence[], k: number): Promise<Draft[]> {
     if (k < 1 || sequences.length === 0) return sequences.map(() => ({ tokens: [], q: null }));
-    // 1. Line rows up with the sequences (drop rows whose sequence left, prefill new ones).
-    const wanted = new Set(sequences.map((s) => s.id));
-    await this.batch.retain(this.batch.ids.filter((id) => wanted.has(id)));
-    this.finished.clear(); // finished rows are never wanted: retain dropped them
-    await this.prepare(sequences);
-    const rowOf = new Map(this.batch.ids.map((id, i) => [id, i]));
-    const byRow = this.batch.ids.map(() => undefined as DraftSequence | undefined);
-    for (const s of sequences) byRow[rowOf.get(s.id)!] = s;
-    // 2. Roll every row back to its common prefix with the verified sequence.
-    const tails = byRow.map((s, b) => {
-      const cached = this.batch.cachedTokens(b);
-      const limit = Math.min(cached.length, s!.tokens.length - 1);
-      let L = 0;
-      while (L < limit && cached[L] === s!.tokens[L]) L++;
-      this.batch.truncate(b, L);
-      return s!.tokens.slice(L);
-    });
+    const { rowOf, byRow, tails } = await this.lineUp(sequences);
     // 3. Catch up, then draft k tokens: in one session run (greedy, multi-step graph), or step by step.
     const greedy = this.greedyDrafts || sequences.every((s) => s.sampling.temperature === 0);
     if (this.multiStep && greedy && this.batch.canDraftGreedy) {
@@ -185,8 +177,57 @@ export class ModelDrafter implements Drafter {
     });
   }
 
+  /**
+   * A joint round (`Drafter.stageRound`): with a `RoundDecoder` for this draft and `target`
+   * (the `rounds` option) and greedy drafts, lines the cache up with the sequences, in their
+   * order, and lays out the catch-up + k-step draft input for the joint session.
+   */
+  async stageRound(sequences: readonly DraftSequence[], k: number, target: Decoder): Promise<StagedRound | null> {
+    const rounds = this.options.rounds;
+    if (!rounds || rounds.target !== target || k < 1 || sequences.length === 0) return null;
+    if (!this.greedyDrafts && !sequences.every((s) => s.sampling.temperature === 0)) return null;
+    const { tails } = await this.lineUp(sequences, true);
+    const staged = await this.batch.stageGreedyDraft(tails);
+    return {
+      rounds,
+      input: staged.input,
+      cache: staged.cache,
+      finish: (drafts, cache) => {
+        this.batch.commitGreedyDraft(staged, drafts, cache);
+        return drafts.map((tokens) => ({ tokens: [...tokens], q: null }));
+      },
+    };
+  }
+
   async dispose(): Promise<void> {
     this.batch.dispose();
+  }
+
+  /**
+   * Lines the cache rows up with `sequences` (drops rows whose sequence left, prefills new ones;
+   * `inOrder`: also puts the rows in the sequences' order) and rolls every row back to its
+   * common prefix with the verified sequence. Returns each row's sequence and uncached tail.
+   */
+  private async lineUp(sequences: readonly DraftSequence[], inOrder = false): Promise<{ rowOf: Map<string, number>; byRow: DraftSequence[]; tails: number[][] }> {
+    // 1. Line rows up with the sequences (drop rows whose sequence left, prefill new ones).
+    const wanted = new Set(sequences.map((s) => s.id));
+    await this.batch.retain(this.batch.ids.filter((id) => wanted.has(id)));
+    this.finished.clear(); // finished rows are never wanted: retain dropped them
+    await this.prepare(sequences);
+    if (inOrder) await this.batch.retain(sequences.map((s) => s.id));
+    const rowOf = new Map(this.batch.ids.map((id, i) => [id, i]));
+    const byRow = this.batch.ids.map(() => undefined as DraftSequence | undefined);
+    for (const s of sequences) byRow[rowOf.get(s.id)!] = s;
+    // 2. Roll every row back to its common prefix with the verified sequence.
+    const tails = byRow.map((s, b) => {
+      const cached = this.batch.cachedTokens(b);
+      const limit = Math.min(cached.length, s!.tokens.length - 1);
+      let L = 0;
+      while (L < limit && cached[L] === s!.tokens[L]) L++;
+      this.batch.truncate(b, L);
+      return s!.tokens.slice(L);
+    });
+    return { rowOf, byRow: byRow as DraftSequence[], tails };
   }
 }
 

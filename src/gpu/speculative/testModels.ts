@@ -2,6 +2,7 @@ import { parseConfig, type LlamaConfig } from '../model/config.js';
 import { randomWeights } from '../model/llamaWeights.js';
 import type { Decoder } from '../runtime/Decoder.js';
 import { loadDecoder } from '../runtime/loadDecoder.js';
+import { OrtRoundDecoder, type RoundDecoder } from '../runtime/roundDecoder.js';
 import { Xoshiro128 } from '../sampling/rng.js';
 import type { F32Tensor } from '../weights/tensor.js';
 import { truncatedDraft } from './truncatedDraft.js';
@@ -16,7 +17,9 @@ export interface TinyModels {
   /** The same draft with the greedy multi-step graph (`Decoder.greedyDraft`). */
   multiDraft: Decoder;
   config: LlamaConfig;
-  /** Releases all three decoders. */
+  /** Joint rounds of the target and `multiDraft` (one session run per round, `OrtRoundDecoder`). */
+  rounds: RoundDecoder;
+  /** Releases all three decoders and the joint sessions. */
   release: () => Promise<void>;
 }
 
@@ -46,10 +49,12 @@ export async function tinyTargetAndDraft(opts: { vocab: number; seed: number; st
   const cut = truncatedDraft(config, weights, 1);
   const draft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'tiny-draft' }, { device: testDevice });
   const multiDraft = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'tiny-draft (multi-step)' }, { device: testDevice, multiStepDraft: true });
+  const rounds = OrtRoundDecoder.open({ decoder: target, model: { config, weights } }, { decoder: multiDraft, model: cut });
   const release = async () => {
+    await rounds.release();
     for (const d of [target, draft, multiDraft]) await d.release();
   };
-  return { target, draft, multiDraft, config, release };
+  return { target, draft, multiDraft, rounds, config, release };
 }
 
 /** A tiny random decoder with its own vocabulary size (for the mismatch error). */
