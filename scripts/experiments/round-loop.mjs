@@ -6,13 +6,15 @@
 // the engine. Rejected slots stay in both caches, masked (no compaction). Per prompt the three
 // modes run in turn (order rotating): plain (one target run per token), separate, joint; each
 // generates N tokens; the outputs must agree token for token. Environment: K (default 4),
-// N (default 96), PROMPTS (default 12), ENGINE=1 (also the speculative engine, see below).
+// N (default 96), PROMPTS (default 12), ENGINE=1 (also the speculative engine, see below:
+// engine0 at k = 0, engine at k = K, engineJoint at k = K in joint rounds).
 import * as ort from 'onnxruntime-node';
 import { buildGreedyDraftModel, buildLlamaModel } from '../../dist/gpu/model/llamaGraph.js';
 import { buildRoundModel } from '../../dist/gpu/model/roundGraph.js';
 import { Xoshiro128 } from '../../dist/gpu/sampling/rng.js';
 import { benchPairWeights } from './benchPair.mjs';
 import { loadDecoder } from '../../dist/gpu/runtime/loadDecoder.js';
+import { OrtRoundDecoder } from '../../dist/gpu/runtime/roundDecoder.js';
 import { SpeculativeEngine } from '../../dist/gpu/speculative/engine.js';
 import { ModelDrafter } from '../../dist/gpu/speculative/modelDrafter.js';
 
@@ -93,8 +95,9 @@ const engineModes = {};
 if (process.env.ENGINE === '1') {
   const tDec = await loadDecoder({ config, weights, name: 'target' }, { device: 'cpu' });
   const dDec = await loadDecoder({ config: cut.config, weights: cut.weights, name: 'draft' }, { device: 'cpu', multiStepDraft: true, intraOpNumThreads: 1 });
-  const viaEngine = async (prompt, k) => {
-    const e = new SpeculativeEngine({ target: tDec, drafter: k > 0 ? new ModelDrafter(dDec) : null, k, kMax: 6, maxBatchSize: 1 });
+  const rounds = OrtRoundDecoder.open({ decoder: tDec, model: { config, weights } }, { decoder: dDec, model: cut });
+  const viaEngine = async (prompt, k, joint = false) => {
+    const e = new SpeculativeEngine({ target: tDec, drafter: k > 0 ? new ModelDrafter(dDec, undefined, undefined, joint ? { rounds } : {}) : null, k, kMax: 6, maxBatchSize: 1 });
     e.add({ requestId: 'r', promptId: 'p', groupIndex: 0, promptTokenIds: prompt, sampling: { temperature: 0, topK: 0, topP: 1, maxNewTokens: N, seed: 1, stopTokenIds: [], stopStrings: [] } });
     const [done] = await e.runToCompletion();
     await e.dispose();
@@ -102,6 +105,7 @@ if (process.env.ENGINE === '1') {
   };
   engineModes.engine0 = (p) => viaEngine(p, 0);
   engineModes.engine = (p) => viaEngine(p, K);
+  engineModes.engineJoint = (p) => viaEngine(p, K, true);
 }
 const rng = new Xoshiro128(17);
 const modes = { plain: (p) => plain(p), separate: (p) => speculative(p, false), joint: (p) => speculative(p, true), ...engineModes };
@@ -131,4 +135,4 @@ for (let p = 0; p < P; p++) {
   }
 }
 const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
-console.log(`k = ${K}, ${N} tokens a prompt, ${secs.plain.length} timed prompts (${skipped} left out: an EOS stop); median seconds: ${names.map((m) => `${m} ${med(secs[m]).toFixed(3)}`).join(', ')}; speedup separate ${(med(secs.plain) / med(secs.separate)).toFixed(3)}, joint ${(med(secs.plain) / med(secs.joint)).toFixed(3)}${secs.engine ? `, engine ${(med(secs.engine0) / med(secs.engine)).toFixed(3)} (over engine0)` : ''}; outputs differing from plain: ${mismatches}`);
+console.log(`k = ${K}, ${N} tokens a prompt, ${secs.plain.length} timed prompts (${skipped} left out: an EOS stop); median seconds: ${names.map((m) => `${m} ${med(secs[m]).toFixed(3)}`).join(', ')}; speedup separate ${(med(secs.plain) / med(secs.separate)).toFixed(3)}, joint ${(med(secs.plain) / med(secs.joint)).toFixed(3)}${secs.engine ? `, engine ${(med(secs.engine0) / med(secs.engine)).toFixed(3)}, engine joint ${(med(secs.engine0) / med(secs.engineJoint)).toFixed(3)} (over engine0)` : ''}; outputs differing from plain: ${mismatches}`);

@@ -23,7 +23,7 @@ const base = ['generate', '--model', 'models/tiny-policy', '--prompt', 'sort: 3 
 describe('specstream generate with speculative decoding', () => {
   it('greedy output equals plain generate for --draft, --drafter ngram and reuse; json has stats', async () => {
     const plain = lines((await run('node', [cli, ...base])).stdout)[0]!;
-    for (const extra of [['--draft', 'models/tiny-draft', '--k', '3'], ['--drafter', 'ngram', '--k', 'auto', '--n', '3', '--max-batch', '2', '--min-join', '2'], ['--drafter', 'reuse', '--n', '2', '--max-batch', '1']]) {
+    for (const extra of [['--draft', 'models/tiny-draft', '--k', '3'], ['--draft', 'models/tiny-draft', '--k', '3', '--no-joint-rounds'], ['--drafter', 'ngram', '--k', 'auto', '--n', '3', '--max-batch', '2', '--min-join', '2'], ['--drafter', 'reuse', '--n', '2', '--max-batch', '1']]) {
       const { stdout, stderr } = await run('node', [cli, ...base, ...extra, '--stats']);
       for (const s of lines(stdout)) {
         expect(s.token_ids, extra.join(' ')).toEqual(plain.token_ids);
@@ -32,6 +32,8 @@ describe('specstream generate with speculative decoding', () => {
         expect(Object.keys(s.stats!).sort()).toEqual(['num_accepted_tokens', 'num_accepted_tokens_per_pos', 'num_draft_tokens', 'num_drafts']);
       }
       expect(stderr).toMatch(/acceptance_rate=/);
+      // a draft model with a fixed k at temperature 0: one session run per round unless told not to
+      expect(/joint rounds/.test(stderr), extra.join(' ')).toBe(extra[0] === '--draft' && !extra.includes('--no-joint-rounds'));
     }
     // reuse: the second sample drafts from the first and accepts all of it (greedy)
     const reuse = lines((await run('node', [cli, ...base, '--drafter', 'reuse', '--n', '2', '--max-batch', '1', '--k', '4'])).stdout);

@@ -6,7 +6,10 @@
  * (as a training run keeps one across its steps).
  *
  * The draft model drafts greedily with the k-step graph (`multiStepDraft`: one session run per
- * round); `--stepwise-draft` adds rows `model1` that draft one session run per token.
+ * round); `--stepwise-draft` adds rows `model1` that draft one session run per token. Rows
+ * `joint` use the same draft model in joint rounds (`OrtRoundDecoder`: the draft's k steps and
+ * the target's verify in ONE session run; fixed k only, as in `ModelDrafter`); their c is the `model` row's (same draft, same k),
+ * or, without a `model` row, the draft's own measured cost (`ModelDrafter.measureCost`).
  *
  * Pair: a random Llama target (~28M parameters) and a draft cut from its own first layers
  * (`truncatedDraft`: embedding, first n layers, final norm, LM head). With plain random weights
@@ -57,6 +60,7 @@ import type { SpecDecodeCounters } from '../../gpu/speculative/counters.js';
 import type { Drafter } from '../../gpu/speculative/drafter.js';
 import { SpeculativeEngine, type RoundTrace } from '../../gpu/speculative/engine.js';
 import { ModelDrafter } from '../../gpu/speculative/modelDrafter.js';
+import { OrtRoundDecoder } from '../../gpu/runtime/roundDecoder.js';
 import { NgramDrafter } from '../../gpu/speculative/ngramDrafter.js';
 import { ReuseDrafter } from '../../gpu/speculative/reuseDrafter.js';
 import { truncatedDraft } from '../../gpu/speculative/truncatedDraft.js';
@@ -92,7 +96,7 @@ const numOpt = (v: string | boolean | undefined, dflt: number, name: string): nu
 /** This benchmark's own flags (shown by `specstream bench --help`; anything else is an error). */
 const SPEC_FLAGS: ReadonlyArray<readonly [string, string]> = [
   ['--batches 1,8,64', 'batch sizes (at most B sequences verified together)'],
-  ['--drafters model,ngram,reuse', 'which drafters get rows (plain always runs: the baseline)'],
+  ['--drafters model,joint,ngram,reuse', 'which drafters get rows (plain always runs: the baseline); joint = the draft model in one session run per round'],
   ['--tokens N', 'new tokens per request at most (default 128; request i gets its own length in [N/2, N])'],
   ['--same-length', 'every request runs to --tokens'],
   ['--k N[,N…]', 'the fixed draft length(s) of the fixed-k rows, a row per k for each drafter (default 4)'],
@@ -110,7 +114,7 @@ const SPEC_FLAGS: ReadonlyArray<readonly [string, string]> = [
   ['--fused, --plain', 'force the fused / plain graph (default: fused on webgpu)'],
 ];
 const KNOWN_FLAGS = new Set(['device', 'quick', 'out', ...SPEC_FLAGS.flatMap(([f]) => f.split(', ').map((x) => x.split(' ')[0]!.slice(2)))]);
-const DRAFTERS = ['model', 'ngram', 'reuse'] as const;
+const DRAFTERS = ['model', 'joint', 'ngram', 'reuse'] as const;
 const MODES = ['fixed', 'auto', 'warm', 'aa', 'generate'] as const;
 
 /** Solves (1 − α^(k+1)) / (1 − α) = tokensPerRound for α ∈ [0, 1] by bisection. */
@@ -264,6 +268,8 @@ export const specBenchmark: Benchmark = {
     // --stepwise-draft adds rows for the draft model drafting one session run per token (the
     // draft graph without the k-step unrolling), side by side with the multi-step graph.
     const stepwiseDraft = options['stepwise-draft'] === true;
+    // Joint rounds of the same pair (sessions per k opened below, before any timed run).
+    const rounds = OrtRoundDecoder.open({ decoder: target, model: { config, weights } }, { decoder: draft, model: cut }, { fused });
     const previous = await loadDecoder({ config, weights: drifted(weights, drift, 99), name: 'bench-previous-policy' }, { device, fused });
     console.log(
       `spec bench on ${device}${fused ? ' (fused graph)' : ''}${process.execArgv.includes('--single-threaded-gc') ? ', Node with --single-threaded-gc' : ''}: target ${(parameterCount(config) / 1e6).toFixed(1)}M params (${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
@@ -273,6 +279,7 @@ export const specBenchmark: Benchmark = {
     // The k-step draft sessions for every k adaptive k may pick, opened before any timed run (an
     // engine opens those it lacks when it starts: the first adaptive run would pay for k 5, 6).
     await draft.prepareGreedyDraft?.(Array.from({ length: K_MAX }, (_, i) => i + 1));
+    if (drafterNames.includes('joint')) await rounds.prepare(kList);
     // Warm-up: first runs pay for allocations.
     for (const d of [target, draft, previous]) await generate(d, { prompts: [[1, 2, 3]], params, maxNewTokens: 4, seed: 0 });
 
@@ -314,6 +321,7 @@ export const specBenchmark: Benchmark = {
         ['plain', () => null],
         ['model', () => new ModelDrafter(draft)],
         ...(stepwiseDraft ? [['model1', () => new ModelDrafter(draft, undefined, undefined, { multiStep: false })] as [string, () => Drafter]] : []),
+        ['joint', () => new ModelDrafter(draft, undefined, undefined, { rounds })],
         ['ngram', () => new NgramDrafter()],
         [
           'reuse',
@@ -337,7 +345,7 @@ export const specBenchmark: Benchmark = {
       const rowsOf = (name: string): Array<[string, number | 'auto']> =>
         name === 'plain'
           ? [['0', 0], ...(modes.has('aa') ? [['A/A', 0] as [string, number]] : [])]
-          : [...(modes.has('fixed') ? kList.map((k): [string, number] => [String(k), k]) : []), ...(['auto', 'warm'] as const).filter((m) => modes.has(m)).map((m): [string, 'auto'] => [m, 'auto'])];
+          : [...(modes.has('fixed') ? kList.map((k): [string, number] => [String(k), k]) : []), ...(name === 'joint' ? [] : (['auto', 'warm'] as const).filter((m) => modes.has(m)).map((m): [string, 'auto'] => [m, 'auto']))];
       const configs = makers.flatMap(([name, make]) =>
         rowsOf(name).map(([label, k]) => ({
           name, make, label, k, adaptive: k === 'auto', kept: label === 'warm' ? new AdaptiveK({ kMax: K_MAX }) : undefined,
@@ -432,12 +440,22 @@ export const specBenchmark: Benchmark = {
         console.log(`${String(B).padEnd(6)} generate -     ${fmt(genTps, 1).padStart(7)}   ${fmt(genTps / plainTps)}`);
         rows.push({ batch: B, drafter: 'generate', k: '0', tokensPerSec: genTps, speedup: genTps / plainTps, paired: Number.NaN, alpha: 0, alphaIfProposed: 0, acceptanceRate: 0, c: 0, meanK: 0, theoretical: 1, fractionOfTheoretical: genTps / plainTps, fractionPaired: Number.NaN, theoreticalIfProposed: 1, fractionIfProposed: genTps / plainTps });
       }
+      // c of a joint row: its draft runs inside the verify session, so its own draft time is only
+      // the staging. The draft is the `model` row's (same decoder, same k): that row's c; without
+      // one, the draft's measured cost per k over plain's step.
+      const draftCost = drafterNames.includes('joint') ? await new ModelDrafter(draft).measureCost(B, K_MAX) : [];
+      const jointCost = (label: string, kCounts: readonly number[]): number => {
+        const model = configs.findIndex((c) => c.name === 'model' && c.label === label);
+        if (model >= 0 && best[model]!.kSum > 0) return best[model]!.draftSeconds / best[model]!.kSum / plainStepSec;
+        const kSum = kCounts.reduce((n, r, k) => n + r * k, 0);
+        return kCounts.reduce((n, r, k) => n + r * (draftCost[k] ?? 0), 0) / Math.max(1, kSum) / plainStepSec;
+      };
       configs.forEach((cfg, ci) => {
         const b = best[ci]!;
         const c = b.counters;
         const tps = b.emitted / b.sec;
         const paired = ci === 0 ? 1 : median(ratios[ci]!);
-        const cost = b.kSum > 0 ? b.draftSeconds / b.kSum / plainStepSec : 0;
+        const cost = b.kSum === 0 ? 0 : cfg.name === 'joint' ? jointCost(cfg.label, b.kCounts) : b.draftSeconds / b.kSum / plainStepSec;
         const kRound = b.rounds > 0 ? b.kSum / b.rounds : 0;
         // α̂ over every row-round that asked for drafts (an empty proposal: k rejected drafts).
         const specRounds = b.rounds - (b.kCounts[0] ?? 0);
@@ -467,6 +485,7 @@ export const specBenchmark: Benchmark = {
         );
       });
     }
+    await rounds.release();
     await target.release();
     await draft.release();
     await previous.release();

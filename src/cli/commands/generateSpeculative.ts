@@ -3,7 +3,8 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { createEventFactory } from '../../events/factory.js';
 import type { RolloutRequested } from '../../events/index.js';
 import type { Decoder } from '../../gpu/runtime/Decoder.js';
-import { assertSameVocabulary, loadDecoder } from '../../gpu/runtime/loadDecoder.js';
+import { assertSameVocabulary, loadDecoder, readBuilderModel } from '../../gpu/runtime/loadDecoder.js';
+import { OrtRoundDecoder } from '../../gpu/runtime/roundDecoder.js';
 import type { GenerateResult } from '../../gpu/sampling/generate.js';
 import { countersToJson, type SpecDecodeCounters } from '../../gpu/speculative/counters.js';
 import type { Drafter } from '../../gpu/speculative/drafter.js';
@@ -31,11 +32,13 @@ export function parseK(v: unknown): number | 'auto' {
 /**
  * The speculative options of `specstream generate`, plugged in through `generateModes`:
  * `--draft DIR` (a draft model; implies `--drafter model`), `--drafter model|ngram|reuse`,
- * `--k N|auto`, `--k-max N`, `--max-batch N`, `--min-join N`, `--stats`.
+ * `--k N|auto`, `--k-max N`, `--max-batch N`, `--min-join N`, `--no-joint-rounds`, `--stats`.
  *
  * 1. Builds the drafter: a draft model is loaded on the same device and checked against the
  *    target's vocabulary and tokenizer (a clear error at start); `reuse` drafts later samples
- *    from earlier ones of the same prompt (with `--max-batch` below `--n`).
+ *    from earlier ones of the same prompt (with `--max-batch` below `--n`). With a fixed k and
+ *    greedy decoding, a draft model runs in joint rounds (`OrtRoundDecoder`) when both models
+ *    are built from config.json + model.safetensors (`--no-joint-rounds`: two runs per round).
  * 2. Runs the `n` samples as `RolloutRequested` events through `speculativeDecode` (sample i
  *    uses seed `--seed` + i), streaming tokens as rounds emit them.
  * 3. Returns each sample with `stats` (its own counters); `--stats` also prints them, and the
@@ -51,6 +54,7 @@ export const speculativeGenerateMode: GenerateMode = {
       .option('--k-max <n>', 'largest k adaptive k may choose', '6')
       .option('--max-batch <n>', 'sequences verified together (continuous batching; default --n)')
       .option('--min-join <n>', 'free rows before waiting samples join the batch (default ⌈max-batch / 4⌉; max-batch = static waves)')
+      .option('--no-joint-rounds', 'with --draft, a fixed --k and greedy decoding: draft and verify in two session runs per round instead of one')
       .option('--stats', 'print speculative-decoding counters to stderr');
   },
   applies(options): boolean {
@@ -75,6 +79,7 @@ export const speculativeGenerateMode: GenerateMode = {
     }
 
     let draftDecoder: Decoder | undefined;
+    let rounds: OrtRoundDecoder | undefined;
     let drafter: Drafter;
     if (name === 'model') {
       // One intra-op thread on a CPU: the draft alternates with the target, and a multi-threaded
@@ -83,7 +88,13 @@ export const speculativeGenerateMode: GenerateMode = {
       const multiStepDraft = options.params.temperature === 0;
       draftDecoder = await loadDecoder(String(raw['draft']), { device: options.device, multiStepDraft, ...(options.device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
       assertSameVocabulary(decoder, draftDecoder);
-      drafter = new ModelDrafter(draftDecoder);
+      // A fixed k with greedy drafts: the draft's k steps and the target's verify in ONE session
+      // run per round, when both models are built from config.json + model.safetensors.
+      if (typeof k === 'number' && k > 0 && multiStepDraft && raw['jointRounds'] !== false) {
+        const [t, d] = [await readBuilderModel(options.model), await readBuilderModel(String(raw['draft']))];
+        if (t && d) rounds = OrtRoundDecoder.open({ decoder, model: t }, { decoder: draftDecoder, model: d });
+      }
+      drafter = new ModelDrafter(draftDecoder, undefined, undefined, rounds ? { rounds } : {});
     } else drafter = name === 'ngram' ? new NgramDrafter() : new ReuseDrafter();
 
     try {
@@ -140,10 +151,11 @@ export const speculativeGenerateMode: GenerateMode = {
         const t = countersToJson(total);
         const rate = t.num_draft_tokens > 0 ? t.num_accepted_tokens / t.num_draft_tokens : 0;
         const len = t.num_drafts > 0 ? 1 + t.num_accepted_tokens / t.num_drafts : 1;
-        process.stderr.write(`speculative (${drafter.name}, k=${k}): ${JSON.stringify(t)} acceptance_rate=${rate.toFixed(3)} acceptance_length=${len.toFixed(3)}\n`);
+        process.stderr.write(`speculative (${drafter.name}, k=${k}${rounds ? ', joint rounds: one session run per round' : ''}): ${JSON.stringify(t)} acceptance_rate=${rate.toFixed(3)} acceptance_length=${len.toFixed(3)}\n`);
       }
       return results;
     } finally {
+      await rounds?.release();
       await draftDecoder?.release();
     }
   },

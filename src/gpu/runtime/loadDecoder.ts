@@ -115,6 +115,23 @@ export async function loadDecoder(
   throw new Error(`${dir}: not a model directory; needs model.onnx (+ config.json) or config.json + model.safetensors (${listing})`);
 }
 
+/**
+ * The config + weights of a model directory the builder builds from (config.json +
+ * model.safetensors, no model.onnx), checked; undefined for any other directory. For what needs
+ * the weights themselves: joint round sessions (`OrtRoundDecoder`).
+ */
+export async function readBuilderModel(source: string): Promise<InMemoryModel | undefined> {
+  const dir = resolve(source);
+  const has = (f: string) => existsSync(join(dir, f));
+  if (!existsSync(dir) || !statSync(dir).isDirectory() || has('model.onnx') || !has('config.json') || !has('model.safetensors')) return undefined;
+  const configPath = join(dir, 'config.json');
+  const config = parseConfig(readJson(configPath), configPath);
+  const weightsPath = join(dir, 'model.safetensors');
+  const weights = await readSafetensors(weightsPath);
+  checkWeights(config, weights, weightsPath);
+  return { config, weights, name: dir };
+}
+
 /** Raised when a draft and a target model cannot be used together. */
 export class VocabularyMismatchError extends Error {
   constructor(message: string) {

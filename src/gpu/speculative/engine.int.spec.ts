@@ -434,7 +434,7 @@ describe('continuous batching', () => {
     expect(done.find((d) => d.requestId === 'a')!.tokenIds).toEqual(plain[0]!.tokenIds);
   });
 
-  it('joint rounds: each speculative round of greedy rows is one session run, its k opened at attach; sampled rows draft apart', async () => {
+  it('joint rounds (fixed k): each speculative round of greedy rows is one session run, its k opened at attach; sampled rows and adaptive k draft apart', async () => {
     const prepared: number[][] = [];
     let runs = 0;
     const counting: RoundDecoder = {
@@ -466,6 +466,13 @@ describe('continuous batching', () => {
     expect(s!.tokenIds).toHaveLength(8);
     expect(runs).toBe(0);
     expect(sampledEngine.counters.numDraftTokens).toBeGreaterThan(0);
+    // Adaptive k: no joint rounds (a session per k), no sessions opened.
+    const adaptive = new SpeculativeEngine({ target, drafter: new ModelDrafter(multiDraft, undefined, undefined, { rounds: counting }), k: 'auto', kMax: 3, maxBatchSize: 2 });
+    adaptive.add(req('a', PROMPTS[0]!, greedy(10)));
+    await adaptive.runToCompletion();
+    await adaptive.dispose();
+    expect(runs).toBe(0);
+    expect(prepared).toEqual([[3], [2]]);
   });
 
   it('a draft model warms up its k-step sessions at attach, once per decoder, batch size and kMax', async () => {

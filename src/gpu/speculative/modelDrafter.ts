@@ -35,6 +35,8 @@ export class ModelDrafter implements Drafter {
   private readonly greedyDrafts: boolean;
   /** Rows of finished sequences still in the cache (`release`). */
   private readonly finished = new Set<string>();
+  /** The fixed k of joint rounds (`options.rounds`, set at `attach`); null: none. */
+  private jointK: number | null = null;
 
   /**
    * @param compactAt see `KvBatch` (default 32; 0 = never compact the draft cache).
@@ -49,8 +51,12 @@ export class ModelDrafter implements Drafter {
    *   Σ min(p, q). Default false.
    * @param options.rounds joint rounds of this draft and the target (`OrtRoundDecoder.open`):
    *   with greedy drafts, the engine drafts and verifies in ONE session run per round
-   *   (`stageRound`) instead of a draft run and a target run. Its sessions for the draft
-   *   lengths the engine may ask for are opened at `attach`.
+   *   (`stageRound`) instead of a draft run and a target run — for an engine with a fixed k
+   *   (told at `attach`), whose session is opened there. Not with adaptive k: a session per k,
+   *   each holding the target's weights and its own thread pool, and adaptive k prices rounds
+   *   from the separate draft and verify costs; measured on the CPU, batch 1 and 8, it probed
+   *   k = 1 and settled on k = 0 (0.87 / 0.98 of plain, paired) where the separate runs
+   *   speculated (docs/speculative-decoding.md).
    */
   constructor(
     private readonly draft: Decoder,
@@ -78,8 +84,10 @@ export class ModelDrafter implements Drafter {
       await this.draft.prepareGreedyDraft(Array.from({ length: kMax }, (_, i) => i + 1));
     }
     if (kMax > 0) await warmUpDraft(this.draft, target.maxBatchSize ?? 1, this.multiStep && this.draft.greedyDraft ? kMax : 0);
-    // The joint round sessions (each holds the target's weights again): only the k's asked for.
-    if (this.options.rounds && kMax > 0) await this.options.rounds.prepare(target.ks ?? Array.from({ length: kMax }, (_, i) => i + 1));
+    // Joint rounds for a fixed k only (`options.rounds`): its session opened and warmed now.
+    const ks = target.ks ?? Array.from({ length: kMax }, (_, i) => i + 1);
+    this.jointK = this.options.rounds && ks.length === 1 && ks[0]! > 0 ? ks[0]! : null;
+    if (this.jointK !== null) await this.options.rounds!.prepare([this.jointK]);
   }
 
   /**
@@ -179,12 +187,12 @@ export class ModelDrafter implements Drafter {
 
   /**
    * A joint round (`Drafter.stageRound`): with a `RoundDecoder` for this draft and `target`
-   * (the `rounds` option) and greedy drafts, lines the cache up with the sequences, in their
+   * (the `rounds` option), the engine's fixed k and greedy drafts, lines the cache up with the sequences, in their
    * order, and lays out the catch-up + k-step draft input for the joint session.
    */
   async stageRound(sequences: readonly DraftSequence[], k: number, target: Decoder): Promise<StagedRound | null> {
     const rounds = this.options.rounds;
-    if (!rounds || rounds.target !== target || k < 1 || sequences.length === 0) return null;
+    if (!rounds || rounds.target !== target || k !== this.jointK || sequences.length === 0) return null;
     if (!this.greedyDrafts && !sequences.every((s) => s.sampling.temperature === 0)) return null;
     const { tails } = await this.lineUp(sequences, true);
     const staged = await this.batch.stageGreedyDraft(tails);
