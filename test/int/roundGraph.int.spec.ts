@@ -6,6 +6,9 @@ import { buildLlamaModel, buildGreedyDraftModel } from '../../src/gpu/model/llam
 import { DRAFT_PREFIX, buildRoundGraph, buildRoundModel } from '../../src/gpu/model/roundGraph.js';
 import { Xoshiro128, testSeed } from '../../src/gpu/sampling/rng.js';
 import { truncatedDraft } from '../../src/gpu/speculative/truncatedDraft.js';
+import type { Decoder } from '../../src/gpu/runtime/Decoder.js';
+import { loadDecoder } from '../../src/gpu/runtime/loadDecoder.js';
+import { OrtRoundDecoder } from '../../src/gpu/runtime/roundDecoder.js';
 import { relErr, testDevice } from './modelHelpers.js';
 
 const seed = testSeed();
@@ -91,5 +94,51 @@ describe(`one session run per speculative round (roundGraph) on ${testDevice} (s
     const target = { config: c(20), weights: randomWeights(c(20), rng) };
     const draft = { config: c(21), weights: randomWeights(c(21), rng) };
     expect(() => buildRoundGraph({ target, draft, k: 2 })).toThrow(/vocab_size 21 differs from the target's 20/);
+  });
+
+  it('OrtRoundDecoder: a round equals the draft decoder\'s greedyDraft then the target decoder\'s forward; it refuses what cannot be joined', async () => {
+    const rng = new Xoshiro128(seed, 13);
+    const config = parseConfig({ hidden_size: 16, num_hidden_layers: 3, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, intermediate_size: 32, vocab_size: 40, tie_word_embeddings: false }, 'round decoder');
+    const weights = randomWeights(config, rng, { std: 0.5 });
+    const cut = truncatedDraft(config, weights, 1);
+    const target = await loadDecoder({ config, weights, name: 't' }, { device: testDevice });
+    const draft = await loadDecoder({ ...cut, name: 'd' }, { device: testDevice, multiStepDraft: true });
+    const rounds = OrtRoundDecoder.open({ decoder: target, model: { config, weights } }, { decoder: draft, model: cut });
+    // Both caches after a 3-token prefill of 2 rows (row 0 left-padded by one slot).
+    const prompt = { inputIds: [[0, 5, 6], [7, 8, 9]], positionIds: [[0, 0, 1], [0, 1, 2]], attentionMask: [[0, 1, 1], [1, 1, 1]] };
+    const prefill = async () => ({ t: (await target.forward(prompt, target.emptyCache(2))).cache, d: (await draft.forward(prompt, draft.emptyCache(2))).cache });
+    const draftIn = { inputIds: [[0, 11], [12, 13]], positionIds: [[2, 2], [3, 4]], attentionMask: [[0, 1, 1, 0, 1], [1, 1, 1, 1, 1]] };
+    const targetIn = (drafts: number[][], pending: number[]) => ({
+      inputIds: drafts.map((d, b) => [pending[b]!, ...d]),
+      positionIds: [[3, 4, 5, 6], [5, 6, 7, 8]],
+      attentionMask: [[0, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 1]],
+    });
+    const apart = await prefill();
+    const drafted = await draft.greedyDraft!(draftIn, K, apart.d);
+    const verified = await target.forward(targetIn(drafted.tokens, [14, 15]), apart.t);
+    const joint = await prefill();
+    const out = await rounds.round(K, { input: targetIn([[0, 0, 0], [0, 0, 0]], [14, 15]), prefix: 1, cache: joint.t }, { input: draftIn, cache: joint.d });
+    expect(out.drafts).toEqual(drafted.tokens);
+    expect(out.dims).toEqual([2, 1 + K, 40]);
+    expect(relErr(out.logits, verified.logits)).toBeLessThan(1e-5);
+    expect([out.cache.pastLength, out.draftCache.pastLength]).toEqual([verified.cache.pastLength, drafted.cache.pastLength]);
+    // the caches carry on: one more target step from each gives the same logits
+    const step = { inputIds: [[3], [4]], positionIds: [[7], [9]], attentionMask: [Array(8).fill(1), Array(8).fill(1)] };
+    const a = await target.forward(step, verified.cache);
+    const b = await target.forward(step, out.cache);
+    expect(relErr(b.logits, a.logits)).toBeLessThan(1e-5);
+    expect(joint.t.alive || joint.d.alive).toBe(false); // the round consumed both caches
+    // a target input that is not prefix + k columns
+    await expect(rounds.round(K, { input: targetIn([[0, 0], [0, 0]], [14, 15]), prefix: 1, cache: target.emptyCache(2) }, { input: draftIn, cache: draft.emptyCache(2) })).rejects.toThrow(/3 columns per row; expected the prefix \(1\) \+ k \(3\)/);
+    // decoders that are not ONNX Runtime's, or another vocabulary
+    const fake = { ...target } as Decoder;
+    expect(() => OrtRoundDecoder.open({ decoder: fake, model: { config, weights } }, { decoder: draft, model: cut })).toThrow(/both decoders must be OrtDecoders/);
+    const other = parseConfig({ hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 1, head_dim: 8, intermediate_size: 16, vocab_size: 41 }, 'other vocab');
+    const otherWeights = randomWeights(other, rng);
+    const otherDecoder = await loadDecoder({ config: other, weights: otherWeights, name: 'o' }, { device: testDevice });
+    expect(() => OrtRoundDecoder.open({ decoder: target, model: { config, weights } }, { decoder: otherDecoder, model: { config: other, weights: otherWeights } })).toThrow(/the draft o has vocab_size 41, the target t 40/);
+    for (const c of [a.cache, b.cache, drafted.cache, out.draftCache]) c.dispose();
+    await rounds.release();
+    for (const d of [target, draft, otherDecoder]) await d.release();
   });
 });

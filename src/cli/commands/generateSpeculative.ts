@@ -37,7 +37,7 @@ export function parseK(v: unknown): number | 'auto' {
  * 1. Builds the drafter: a draft model is loaded on the same device and checked against the
  *    target's vocabulary and tokenizer (a clear error at start); `reuse` drafts later samples
  *    from earlier ones of the same prompt (with `--max-batch` below `--n`). With a fixed k and
- *    greedy decoding, a draft model runs in joint rounds (`OrtRoundDecoder`) when both models
+ *    greedy decoding on a CPU, a draft model runs in joint rounds (`OrtRoundDecoder`) when both models
  *    are built from config.json + model.safetensors (`--no-joint-rounds`: two runs per round).
  * 2. Runs the `n` samples as `RolloutRequested` events through `speculativeDecode` (sample i
  *    uses seed `--seed` + i), streaming tokens as rounds emit them.
@@ -54,7 +54,7 @@ export const speculativeGenerateMode: GenerateMode = {
       .option('--k-max <n>', 'largest k adaptive k may choose', '6')
       .option('--max-batch <n>', 'sequences verified together (continuous batching; default --n)')
       .option('--min-join <n>', 'free rows before waiting samples join the batch (default ⌈max-batch / 4⌉; max-batch = static waves)')
-      .option('--no-joint-rounds', 'with --draft, a fixed --k and greedy decoding: draft and verify in two session runs per round instead of one')
+      .option('--no-joint-rounds', 'with --draft, a fixed --k and greedy decoding on a CPU: draft and verify in two session runs per round instead of one')
       .option('--stats', 'print speculative-decoding counters to stderr');
   },
   applies(options): boolean {
@@ -88,9 +88,10 @@ export const speculativeGenerateMode: GenerateMode = {
       const multiStepDraft = options.params.temperature === 0;
       draftDecoder = await loadDecoder(String(raw['draft']), { device: options.device, multiStepDraft, ...(options.device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
       assertSameVocabulary(decoder, draftDecoder);
-      // A fixed k with greedy drafts: the draft's k steps and the target's verify in ONE session
-      // run per round, when both models are built from config.json + model.safetensors.
-      if (typeof k === 'number' && k > 0 && multiStepDraft && raw['jointRounds'] !== false) {
+      // A fixed k with greedy drafts on a CPU: the draft's k steps and the target's verify in ONE
+      // session run per round, when both models are built from config.json + model.safetensors.
+      // (On WebGPU the measurements were mixed: docs/speculative-decoding.md, joint rounds.)
+      if (typeof k === 'number' && k > 0 && multiStepDraft && options.device === 'cpu' && raw['jointRounds'] !== false) {
         const [t, d] = [await readBuilderModel(options.model), await readBuilderModel(String(raw['draft']))];
         if (t && d) rounds = OrtRoundDecoder.open({ decoder, model: t }, { decoder: draftDecoder, model: d });
       }
