@@ -13,8 +13,9 @@ import type { WeightMap } from '../weights/tensor.js';
  * model's own session run — costs 6–27% more than one run back to back
  * (`scripts/experiments/gap-before-forward.mjs`), and on WebGPU every session run has a fixed
  * dispatch cost. One run per round leaves no gap and runs the draft on the target's thread pool.
- * Not wired into the engine yet (docs/speculative-decoding.md, thirteenth session); the graph's
- * outputs equal the two graphs run one after the other (test/int/roundGraph.int.spec.ts).
+ * The graph's outputs equal the two graphs run one after the other
+ * (test/int/roundGraph.int.spec.ts); `OrtRoundDecoder` runs it for the engine (joint rounds,
+ * docs/speculative-decoding.md).
  *
  * I/O: the draft graph's inputs and outputs prefixed with `draft.` (`draft.input_ids`,
  * `draft.attention_mask`, `draft.position_ids`, `draft.past_key_values.{i}.*` →
