@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Decoder, Device } from '../../gpu/runtime/Decoder.js';
-import { loadDecoder, assertSameVocabulary } from '../../gpu/runtime/loadDecoder.js';
+import { loadDecoder, assertSameVocabulary, readBuilderModel, type InMemoryModel } from '../../gpu/runtime/loadDecoder.js';
 import { ModelDrafter } from '../../gpu/speculative/modelDrafter.js';
 import { NgramDrafter } from '../../gpu/speculative/ngramDrafter.js';
 import { ReuseDrafter } from '../../gpu/speculative/reuseDrafter.js';
@@ -11,6 +11,12 @@ import type { RunConfig } from './runConfig.js';
 export interface LoadedDrafter {
   readonly drafter: Drafter | null;
   readonly draftDecoder: Decoder | undefined;
+  /**
+   * Set where the run may use joint rounds (`speculative.jointRounds`: a draft model built from
+   * config.json + model.safetensors, a fixed k, greedy drafts, a CPU): the draft's config and
+   * weights, for the joint session the generator opens with its current policy.
+   */
+  readonly joint?: { readonly draft: InMemoryModel; readonly greedyDrafts: boolean };
 }
 
 /**
@@ -20,7 +26,8 @@ export interface LoadedDrafter {
  * 1. `model`: loads `model.draft` on `device` (one intra-op thread on CPU: a spinning draft
  *    thread pool slows the target's next forward, docs/speculative-decoding.md) and checks it
  *    shares the target's vocabulary. Greedy drafts run k steps in one session run when the
- *    draft is built from config.json + model.safetensors (`multiStepDraft`).
+ *    draft is built from config.json + model.safetensors (`multiStepDraft`); with a fixed k on
+ *    a CPU the result also carries what joint rounds need (`LoadedDrafter.joint`).
  * 2. `ngram` / `reuse`: drafters without a model. `none`: null (plain decoding).
  */
 export async function loadRunDrafter(config: RunConfig, device: Device, target: Decoder): Promise<LoadedDrafter> {
@@ -32,7 +39,9 @@ export async function loadRunDrafter(config: RunConfig, device: Device, target: 
       const multiStepDraft = greedyDrafts || config.sampling.temperature === 0;
       const draftDecoder = await loadDecoder(resolve(config.model.draft), { device, multiStepDraft, ...(device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
       assertSameVocabulary(target, draftDecoder);
-      return { drafter: new ModelDrafter(draftDecoder, undefined, undefined, { greedyDrafts }), draftDecoder };
+      const { k, jointRounds } = config.speculative;
+      const draft = jointRounds && multiStepDraft && device === 'cpu' && typeof k === 'number' && k > 0 ? await readBuilderModel(resolve(config.model.draft)) : undefined;
+      return { drafter: new ModelDrafter(draftDecoder, undefined, undefined, { greedyDrafts }), draftDecoder, ...(draft ? { joint: { draft, greedyDrafts } } : {}) };
     }
     case 'ngram':
       return { drafter: new NgramDrafter(), draftDecoder: undefined };

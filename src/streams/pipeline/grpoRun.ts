@@ -150,7 +150,7 @@ export async function runGrpo(options: GrpoRunOptions): Promise<GrpoRunResult> {
         workerCommand: options.workerCommand ?? 'specstream worker --brokers <host:port> --run <topic prefix>',
         ...(options.workerHintAfterMs !== undefined ? { hintAfterMs: options.workerHintAfterMs } : {}),
       })
-    : await LocalGeneration.create({ config, reference, modelConfig, tokenizer, append: (e) => log.append(e), events: createEventFactory({ runId, source: 'gen-0' }) });
+    : await LocalGeneration.create({ config, reference, modelConfig, initialWeights, tokenizer, append: (e) => log.append(e), events: createEventFactory({ runId, source: 'gen-0' }) });
   const follower: Subscription = events$
     .pipe(
       bufferTime(25),

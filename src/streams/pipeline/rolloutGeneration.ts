@@ -10,6 +10,9 @@ import { speculativeDecode } from '../operators/speculativeDecode.js';
 import { loadRunDrafter, type LoadedDrafter } from './drafters.js';
 import type { RunConfig } from './runConfig.js';
 import { AdaptiveK } from '../../gpu/speculative/adaptiveK.js';
+import type { Drafter } from '../../gpu/speculative/drafter.js';
+import { ModelDrafter } from '../../gpu/speculative/modelDrafter.js';
+import { OrtRoundDecoder } from '../../gpu/runtime/roundDecoder.js';
 
 /** The rollouts of one step: the first `RolloutCompleted` of each request, and how many verification rounds ran. */
 export interface StepRollouts {
@@ -35,6 +38,8 @@ export interface LocalGenerationOptions {
   /** The initial policy (also the run's reference model; not released here). */
   readonly reference: Decoder;
   readonly modelConfig: LlamaConfig;
+  /** The initial policy's weights (joint rounds build their session from the policy's weights). */
+  readonly initialWeights?: WeightMap;
   readonly tokenizer: Tokenizer;
   readonly append: (events: readonly SpecstreamEvent[]) => Promise<unknown>;
   /** Factory of the generator's events (`source` = its worker id). */
@@ -51,8 +56,13 @@ export class LocalGeneration implements RolloutGeneration {
   /** Adaptive k's measurements, kept across steps (new weights, same shapes and device). */
   private readonly adaptiveK: AdaptiveK | undefined;
 
+  /** The current policy's weights (joint rounds), and its joint round sessions once opened. */
+  private weights: WeightMap | undefined;
+  private rounds: OrtRoundDecoder | undefined;
+
   private constructor(private readonly o: LocalGenerationOptions, private readonly drafts: LoadedDrafter) {
     this.policy = o.reference;
+    this.weights = o.initialWeights;
     this.adaptiveK = o.config.speculative.k === 'auto' ? new AdaptiveK({ kMax: o.config.speculative.kMax }) : undefined;
   }
 
@@ -63,7 +73,7 @@ export class LocalGeneration implements RolloutGeneration {
 
   async generate(_step: number, requests: readonly RolloutRequested[], weightsVersion: number): Promise<StepRollouts> {
     const { config, tokenizer } = this.o;
-    const drafter = this.drafts.drafter;
+    const drafter = this.stepDrafter();
     const rollout = await lastValueFrom(
       from(requests).pipe(
         speculativeDecode({
@@ -102,11 +112,28 @@ export class LocalGeneration implements RolloutGeneration {
       { config: this.o.modelConfig, weights, name: `policy v${weightsVersion}`, tokenizer: this.o.tokenizer },
       { device: this.o.config.model.device },
     );
+    await this.rounds?.release();
+    this.rounds = undefined;
     if (this.policy !== this.o.reference) await this.policy.release();
     this.policy = next;
+    this.weights = weights;
+  }
+
+  /**
+   * The step's drafter: the run's, or — with joint rounds (`LoadedDrafter.joint`) and the
+   * policy's weights at hand — a draft-model drafter whose rounds run as one session with the
+   * current policy (opened at the step's first round, after each refit).
+   */
+  private stepDrafter(): Drafter | null {
+    const { joint, draftDecoder } = this.drafts;
+    if (!joint || !draftDecoder || !this.weights) return this.drafts.drafter;
+    this.rounds ??= OrtRoundDecoder.open({ decoder: this.policy, model: { config: this.o.modelConfig, weights: this.weights } }, { decoder: draftDecoder, model: joint.draft });
+    return new ModelDrafter(draftDecoder, undefined, undefined, { greedyDrafts: joint.greedyDrafts, rounds: this.rounds });
   }
 
   async close(): Promise<void> {
+    await this.rounds?.release();
+    this.rounds = undefined;
     if (this.policy !== this.o.reference) await this.policy.release();
     this.policy = this.o.reference;
     await this.drafts.draftDecoder?.release();

@@ -46,6 +46,13 @@ export const runConfigSchema = z
          * exact under the acceptance rule), which lets it draft k tokens in one session run.
          */
         greedyDrafts: z.boolean().default(false),
+        /**
+         * Draft-model drafter with a fixed k and greedy drafts (temperature 0 or greedyDrafts), on
+         * a CPU, both models config.json + model.safetensors, generation in this process: draft
+         * and verify in ONE session run per round (joint rounds, rebuilt at every refit); false:
+         * two runs per round. Workers always use two.
+         */
+        jointRounds: z.boolean().default(true),
       })
       .strict()
       .refine((s) => s.minJoin === undefined || s.minJoin <= s.maxBatch, { message: 'minJoin must be at most maxBatch (maxBatch = static waves)', path: ['minJoin'] })
