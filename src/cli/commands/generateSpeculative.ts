@@ -4,7 +4,7 @@ import { createEventFactory } from '../../events/factory.js';
 import type { RolloutRequested } from '../../events/index.js';
 import type { Decoder } from '../../gpu/runtime/Decoder.js';
 import { assertSameVocabulary, loadDecoder, readBuilderModel } from '../../gpu/runtime/loadDecoder.js';
-import { OrtRoundDecoder } from '../../gpu/runtime/roundDecoder.js';
+import { jointRoundsApply, OrtRoundDecoder } from '../../gpu/runtime/roundDecoder.js';
 import type { GenerateResult } from '../../gpu/sampling/generate.js';
 import { countersToJson, type SpecDecodeCounters } from '../../gpu/speculative/counters.js';
 import type { Drafter } from '../../gpu/speculative/drafter.js';
@@ -88,10 +88,9 @@ export const speculativeGenerateMode: GenerateMode = {
       const multiStepDraft = options.params.temperature === 0;
       draftDecoder = await loadDecoder(String(raw['draft']), { device: options.device, multiStepDraft, ...(options.device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
       assertSameVocabulary(decoder, draftDecoder);
-      // A fixed k with greedy drafts on a CPU: the draft's k steps and the target's verify in ONE
-      // session run per round, when both models are built from config.json + model.safetensors.
-      // (On WebGPU the measurements were mixed: docs/speculative-decoding.md, joint rounds.)
-      if (typeof k === 'number' && k > 0 && multiStepDraft && options.device === 'cpu' && raw['jointRounds'] !== false) {
+      // The draft's k steps and the target's verify in ONE session run per round, when both
+      // models are built from config.json + model.safetensors (`jointRoundsApply`).
+      if (raw['jointRounds'] !== false && jointRoundsApply(k, multiStepDraft, options.device)) {
         const [t, d] = [await readBuilderModel(options.model), await readBuilderModel(String(raw['draft']))];
         if (t && d) rounds = OrtRoundDecoder.open({ decoder, model: t }, { decoder: draftDecoder, model: d });
       }

@@ -104,9 +104,7 @@ export async function loadDecoder(
     return OrtDecoder.open(join(dir, 'model.onnx'), { device, threads, name: dir, config, tokenizer, source: join(dir, 'model.onnx') });
   }
   if (config && has('model.safetensors')) {
-    const weightsPath = join(dir, 'model.safetensors');
-    const weights = await readSafetensors(weightsPath);
-    checkWeights(config, weights, weightsPath);
+    const weights = await readCheckedWeights(dir, config);
     const bytes = buildLlamaModel(config, { weightsAs: 'initializers', weights, logitsToKeep: true, fused });
     const multi = opts.multiStepDraft ? { greedyDraftModel: (k: number) => buildGreedyDraftModel(config, k, { weights, fused }) } : {};
     return OrtDecoder.open(bytes, { device, threads, ...multi, name: dir, config, tokenizer, source: `${dir} (built from config.json + model.safetensors)` });
@@ -126,10 +124,15 @@ export async function readBuilderModel(source: string): Promise<InMemoryModel | 
   if (!existsSync(dir) || !statSync(dir).isDirectory() || has('model.onnx') || !has('config.json') || !has('model.safetensors')) return undefined;
   const configPath = join(dir, 'config.json');
   const config = parseConfig(readJson(configPath), configPath);
+  return { config, weights: await readCheckedWeights(dir, config), name: dir };
+}
+
+/** `dir`/model.safetensors, checked against `config` (names, shapes, dtypes). */
+async function readCheckedWeights(dir: string, config: LlamaConfig): Promise<WeightMap> {
   const weightsPath = join(dir, 'model.safetensors');
   const weights = await readSafetensors(weightsPath);
   checkWeights(config, weights, weightsPath);
-  return { config, weights, name: dir };
+  return weights;
 }
 
 /** Raised when a draft and a target model cannot be used together. */

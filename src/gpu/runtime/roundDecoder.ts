@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import type { Decoder, ForwardInput, KvCache } from './Decoder.js';
+import type { Decoder, Device, ForwardInput, KvCache } from './Decoder.js';
 import { OrtDecoder, presentNames } from './OrtDecoder.js';
 import { CheckedSession } from './session.js';
 import { defaultFused, type InMemoryModel } from './loadDecoder.js';
@@ -46,6 +46,17 @@ export interface RoundDecoder {
   round(k: number, target: { readonly input: ForwardInput; readonly prefix: number; readonly cache: KvCache }, draft: { readonly input: ForwardInput; readonly cache: KvCache }): Promise<RoundOutput>;
   /** Releases the joint sessions (the two decoders belong to the caller). */
   release(): Promise<void>;
+}
+
+/**
+ * Where specstream runs a draft model in joint rounds by default: a fixed k ≥ 1 (adaptive k
+ * switches k round by round, and each k would be a session holding the target's weights again),
+ * greedy drafts (the joint graph's drafts are argmaxes) and a CPU (on WebGPU the measurements
+ * were mixed: docs/speculative-decoding.md, joint rounds). The models must also be built from
+ * config + weights (`readBuilderModel`).
+ */
+export function jointRoundsApply(k: number | 'auto', greedyDrafts: boolean, device: Device): boolean {
+  return typeof k === 'number' && k > 0 && greedyDrafts && device === 'cpu';
 }
 
 /** `RoundDecoder` on ONNX Runtime, for two `OrtDecoder`s built from config + weights. */

@@ -5,6 +5,7 @@ import { ModelDrafter } from '../../gpu/speculative/modelDrafter.js';
 import { NgramDrafter } from '../../gpu/speculative/ngramDrafter.js';
 import { ReuseDrafter } from '../../gpu/speculative/reuseDrafter.js';
 import type { Drafter } from '../../gpu/speculative/drafter.js';
+import { jointRoundsApply } from '../../gpu/runtime/roundDecoder.js';
 import type { RunConfig } from './runConfig.js';
 
 /** A run's drafter and, for the `model` drafter, the draft decoder to release at the end. */
@@ -40,7 +41,7 @@ export async function loadRunDrafter(config: RunConfig, device: Device, target: 
       const draftDecoder = await loadDecoder(resolve(config.model.draft), { device, multiStepDraft, ...(device === 'cpu' ? { intraOpNumThreads: 1 } : {}) });
       assertSameVocabulary(target, draftDecoder);
       const { k, jointRounds } = config.speculative;
-      const draft = jointRounds && multiStepDraft && device === 'cpu' && typeof k === 'number' && k > 0 ? await readBuilderModel(resolve(config.model.draft)) : undefined;
+      const draft = jointRounds && jointRoundsApply(k, multiStepDraft, device) ? await readBuilderModel(resolve(config.model.draft)) : undefined;
       return { drafter: new ModelDrafter(draftDecoder, undefined, undefined, { greedyDrafts }), draftDecoder, ...(draft ? { joint: { draft, greedyDrafts } } : {}) };
     }
     case 'ngram':
